@@ -1,0 +1,103 @@
+"""Generic checks run for every registered model with its tiny preset.
+
+A new model registered in zoo.models is covered here without new test code.
+"""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import to_numpy
+from zoo.registry import get_spec, list_models
+
+MODELS = list_models()
+
+
+def tiny(name, time_steps=None, seed=0, batch_size=4):
+    spec = get_spec(name)
+    config = spec.resolve("tiny")
+    model = spec.builder(**config)
+    kwargs = {} if time_steps is None else {"time_steps": time_steps}
+    x, y = spec.sample_batch(config, batch_size, seed=seed, **kwargs)
+    return spec, model, x, y
+
+
+def test_registry_lists_the_four_families():
+    assert set(MODELS) >= {"simple_rnn_classifier", "lstm_classifier", "char_lm", "seq2seq"}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_output_shape_and_finite(name):
+    _, model, x, y = tiny(name)
+    logits = to_numpy(model(x))
+    assert logits.shape == (*y.shape, model.output_shape[-1])
+    assert np.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_layer_is_named_by_the_builder(name):
+    _, model, _, _ = tiny(name)
+    # Keras's automatic names end in a counter (dense_3); the zoo names every layer itself.
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        assert not layer.name.startswith(("dense", "lstm_cell", "embedding")), layer.name
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_config_round_trip(name):
+    _, model, x, _ = tiny(name)
+    clone = keras.Model.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    assert clone.get_config() == model.get_config()
+    np.testing.assert_allclose(to_numpy(clone(x)), to_numpy(model(x)), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_keras_save_and_load(name, tmp_path):
+    _, model, x, _ = tiny(name)
+    path = os.fspath(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(to_numpy(loaded(x)), to_numpy(model(x)), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_fit_steps_lower_the_loss(name):
+    keras.utils.set_random_seed(0)
+    _, model, x, y = tiny(name, batch_size=8)
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.02),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    before = model.evaluate(x, y, verbose=0)
+    model.fit(x, y, epochs=20, batch_size=8, verbose=0)
+    after = model.evaluate(x, y, verbose=0)
+    assert after < 0.9 * before, (before, after)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_variable_sequence_length(name):
+    spec, model, _, _ = tiny(name)
+    for time_steps in (5, 11):
+        x, y = spec.sample_batch(spec.resolve("tiny"), 2, time_steps=time_steps)
+        logits = to_numpy(model(x))
+        assert logits.shape == (*y.shape, model.output_shape[-1])
+        assert np.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS if get_spec(n).stepwise_logits])
+def test_step_models_agree_with_full_model(name):
+    spec, model, x, _ = tiny(name, seed=1)
+    np.testing.assert_allclose(spec.stepwise_logits(model, x), to_numpy(model(x)), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS if get_spec(n).stepwise_logits])
+def test_step_models_agree_after_save_and_load(name, tmp_path):
+    spec, model, x, _ = tiny(name, seed=2)
+    path = os.fspath(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(spec.stepwise_logits(loaded, x), to_numpy(model(x)), atol=1e-5)

@@ -1,0 +1,5 @@
+"""User-facing errors: the CLI prints their message on one line and exits with code 2."""
+
+
+class ZooError(Exception):
+    """A problem with the user's input (a name, a file, an option), not a bug."""

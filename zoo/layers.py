@@ -1,0 +1,44 @@
+"""The zoo's recurrent layer constructors.
+
+Every model takes its LSTM layers from :func:`lstm`, so a faster implementation (for example
+a fused CPU kernel on the torch backend, see DESIGN.md) can be swapped in for all models in
+one place. Layers are plain Keras layers, so saved models need no custom objects.
+"""
+
+import keras
+
+
+def lstm(
+    units: int,
+    *,
+    name: str,
+    return_sequences: bool = False,
+    return_state: bool = False,
+    dropout: float = 0.0,
+) -> keras.layers.LSTM:
+    """A named Keras LSTM layer (Keras's default tanh/sigmoid, so cuDNN applies on GPU)."""
+    return keras.layers.LSTM(
+        units,
+        name=name,
+        return_sequences=return_sequences,
+        return_state=return_state,
+        dropout=dropout,
+    )
+
+
+def simple_rnn(
+    units: int,
+    *,
+    name: str,
+    activation: str = "tanh",
+    return_sequences: bool = False,
+    dropout: float = 0.0,
+) -> keras.layers.SimpleRNN:
+    """A named Keras SimpleRNN layer."""
+    return keras.layers.SimpleRNN(
+        units,
+        name=name,
+        activation=activation,
+        return_sequences=return_sequences,
+        dropout=dropout,
+    )

@@ -1,0 +1,77 @@
+"""Character language model: token ids -> Embedding -> LSTM stack -> next-token logits.
+
+Besides the training model, :func:`build_step_model` rebuilds a one-token step from the
+same named layers (shared weights): it takes a token and the LSTM states and returns the
+logits and the new states, so generating costs one step per character.
+"""
+
+import keras
+import numpy as np
+
+from zoo import layers
+from zoo.models.recurrent_state import numbered_layers, state_inputs, to_numpy, zero_states
+from zoo.registry import register_model
+
+PRESETS = {
+    "tiny": dict(vocab_size=20, embedding_dim=8, units=16, num_layers=2, dropout=0.0),
+    # tiny_shakespeare has 65 characters; recipes set vocab_size from their data.
+    "default": dict(vocab_size=65, embedding_dim=64, units=512, num_layers=2, dropout=0.0),
+}
+
+
+def sample_batch(config: dict, batch_size: int, time_steps: int = 12, seed: int = 0):
+    """Random token windows and their (random) next-token targets."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, config["vocab_size"], size=(batch_size, time_steps)).astype("int32")
+    y = rng.integers(0, config["vocab_size"], size=(batch_size, time_steps)).astype("int32")
+    return x, y
+
+
+def stepwise_logits(model: keras.Model, tokens: np.ndarray) -> np.ndarray:
+    """Logits of `model` on `tokens` (batch, time), computed one step at a time."""
+    step = build_step_model(model)
+    states = zero_states(numbered_layers(model, "lstm_"), len(tokens))
+    logits = []
+    for t in range(tokens.shape[1]):
+        out = to_numpy(step([tokens[:, t : t + 1].astype("int32"), *states], training=False))
+        logits.append(out[0])
+        states = out[1:]
+    return np.stack(logits, axis=1)
+
+
+@register_model("char_lm", presets=PRESETS, sample_batch=sample_batch, stepwise_logits=stepwise_logits)
+def char_lm(*, vocab_size, embedding_dim, units, num_layers, dropout):
+    """Character LM: Embedding -> LSTM stack (return_sequences) -> Dense(vocab) logits."""
+    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    x = keras.layers.Embedding(vocab_size, embedding_dim, name="token_embedding")(tokens)
+    for index in range(1, num_layers + 1):
+        # return_state so the step model can call the same layer with initial states.
+        lstm = layers.lstm(units, name=f"lstm_{index}", return_sequences=True, return_state=True)
+        x = lstm(x)[0]
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"dropout_{index}")(x)
+    logits = keras.layers.Dense(vocab_size, name="logits")(x)
+    return keras.Model(tokens, logits, name="char_lm")
+
+
+def build_step_model(model: keras.Model) -> keras.Model:
+    """One-token step of a char_lm model, sharing its layers.
+
+    Inputs: ``token`` (batch, 1) int32, then ``state_h_i``, ``state_c_i`` per LSTM layer.
+    Outputs: logits (batch, vocab), then the new states in the same order.
+    """
+    lstm_layers = numbered_layers(model, "lstm_")
+    token = keras.Input(shape=(1,), dtype="int32", name="token")
+    states = state_inputs(lstm_layers)
+    names = {layer.name for layer in model.layers}
+    x = model.get_layer("token_embedding")(token)
+    new_states = []
+    for index, lstm in enumerate(lstm_layers, start=1):
+        x, h, c = lstm(x, initial_state=states[2 * index - 2 : 2 * index])
+        new_states += [h, c]
+        if f"dropout_{index}" in names:
+            x = model.get_layer(f"dropout_{index}")(x)
+    logits = model.get_layer("logits")(x)
+    vocab_size = model.get_layer("logits").units
+    logits = keras.layers.Reshape((vocab_size,), name="next_token_logits")(logits)
+    return keras.Model([token, *states], [logits, *new_states], name="char_lm_step")

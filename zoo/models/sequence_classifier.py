@@ -1,0 +1,41 @@
+"""Shared pieces of the N-vs-1 classifiers: a recurrent stack read row by row, then logits."""
+
+import keras
+import numpy as np
+
+
+def build_sequence_classifier(
+    *,
+    name: str,
+    make_recurrent,
+    num_layers: int,
+    features: int,
+    num_classes: int,
+    bidirectional: bool,
+    dropout: float,
+) -> keras.Model:
+    """Input ``rows`` (batch, time, features) -> recurrent stack -> ``logits``.
+
+    `make_recurrent(index, return_sequences)` returns the named recurrent layer of
+    position `index` (1-based); every layer but the last returns the whole sequence.
+    The time dimension is left open, so any number of rows is accepted.
+    """
+    rows = keras.Input(shape=(None, features), name="rows")
+    x = rows
+    for index in range(1, num_layers + 1):
+        layer = make_recurrent(index, return_sequences=index < num_layers)
+        if bidirectional:
+            layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{layer.name}")
+        x = layer(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
+    logits = keras.layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(rows, logits, name=name)
+
+
+def sample_batch(config: dict, batch_size: int, time_steps: int = 28, seed: int = 0):
+    """Random rows in [0, 1] and integer class labels for a classifier config."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((batch_size, time_steps, config["features"]), dtype=np.float32)
+    y = rng.integers(0, config["num_classes"], size=(batch_size,)).astype("int32")
+    return x, y

@@ -1,0 +1,119 @@
+"""One registry for every model of the zoo.
+
+A family module decorates its builder with :func:`register_model`, giving its presets
+(``tiny`` for tests, ``default`` for real training) and the family's task helpers.
+:func:`create_model` merges a preset with overrides; overrides left as ``None`` keep the
+preset's value, so CLI options that were not given change nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any, Callable
+
+from zoo.errors import ZooError
+
+
+class RegistryError(ZooError):
+    """An unknown model, preset or option name; the message lists the known ones."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """What the zoo knows about one registered model family.
+
+    Attributes:
+        name: registry name, the snake_case of the family module.
+        builder: function of plain keyword hyperparameters returning a keras.Model.
+        presets: preset name -> hyperparameters (every preset holds every option).
+        sample_batch: ``(model_config, batch_size, time_steps, seed) -> (x, y)`` with
+            random inputs and integer targets the model's loss takes.
+        stepwise_logits: optional ``(model, x) -> logits``: the same logits as
+            ``model(x)`` computed through the family's inference (step) models.
+        description: one line for ``zoo list``.
+    """
+
+    name: str
+    builder: Callable[..., Any]
+    presets: dict[str, dict[str, Any]]
+    sample_batch: Callable[..., Any]
+    stepwise_logits: Callable[..., Any] | None = None
+    description: str = ""
+
+    def resolve(self, preset: str = "default", **overrides: Any) -> dict[str, Any]:
+        """The preset's hyperparameters with the non-None overrides applied."""
+        if preset not in self.presets:
+            raise RegistryError(
+                f"unknown preset {preset!r} for model {self.name!r}; "
+                f"known presets: {', '.join(sorted(self.presets))}"
+            )
+        config = dict(self.presets[preset])
+        unknown = sorted(k for k in overrides if k not in config)
+        if unknown:
+            raise RegistryError(
+                f"unknown option(s) {', '.join(unknown)} for model {self.name!r}; "
+                f"known options: {', '.join(sorted(config))}"
+            )
+        config.update({k: v for k, v in overrides.items() if v is not None})
+        return config
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+_FAMILIES_MODULE = "zoo.models"
+
+
+def register_model(
+    name: str,
+    *,
+    presets: dict[str, dict[str, Any]],
+    sample_batch: Callable[..., Any],
+    stepwise_logits: Callable[..., Any] | None = None,
+):
+    """Decorator registering a builder function under `name` with its presets."""
+    for required in ("tiny", "default"):
+        if required not in presets:
+            raise ValueError(f"model {name!r} must define a {required!r} preset")
+
+    def decorate(builder):
+        if name in _REGISTRY and _REGISTRY[name].builder is not builder:
+            raise ValueError(f"model {name!r} is already registered")
+        doc = (builder.__doc__ or "").strip().splitlines()
+        _REGISTRY[name] = ModelSpec(
+            name=name,
+            builder=builder,
+            presets=presets,
+            sample_batch=sample_batch,
+            stepwise_logits=stepwise_logits,
+            description=doc[0] if doc else "",
+        )
+        return builder
+
+    return decorate
+
+
+def _load_families() -> None:
+    # The family modules import keras, so they load on first use, not with `zoo`.
+    importlib.import_module(_FAMILIES_MODULE)
+
+
+def list_models() -> list[str]:
+    """Names of all registered models, sorted."""
+    _load_families()
+    return sorted(_REGISTRY)
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` registered under `name`."""
+    _load_families()
+    if name not in _REGISTRY:
+        raise RegistryError(
+            f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}"
+        )
+    return _REGISTRY[name]
+
+
+def create_model(name: str, preset: str = "default", **overrides: Any):
+    """Build model `name` from `preset`; non-None `overrides` replace preset values."""
+    spec = get_spec(name)
+    return spec.builder(**spec.resolve(preset, **overrides))
