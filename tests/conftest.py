@@ -45,3 +45,31 @@ def python_env():
 
 
 PYTHON = sys.executable
+
+
+@pytest.fixture
+def mock_tfds_images(tmp_path):
+    """``mock_tfds_images(name, n)``: a context where ``tfds.load(name)`` serves n fake examples.
+
+    MNIST cannot be downloaded here, so its tfds code path runs on tfds's mock data. The mock
+    needs a dataset_info.json with split sizes: without one, ``batch_size=-1`` batches by
+    sys.maxsize and the process aborts (std::length_error) in tfds 4.9.10.
+    """
+    import contextlib
+    import json
+
+    import tensorflow_datasets as tfds
+
+    @contextlib.contextmanager
+    def mock(name, num_examples):
+        version = str(tfds.builder_cls(name).VERSION)
+        version_dir = tmp_path / "tfds" / name / version
+        version_dir.mkdir(parents=True)
+        splits = [{"name": s, "shardLengths": [str(num_examples)], "numBytes": "0"} for s in ("train", "test")]
+        info = {"name": name, "version": version, "fileFormat": "tfrecord", "splits": splits}
+        (version_dir / "dataset_info.json").write_text(json.dumps(info))
+        with tfds.testing.mock_data(num_examples=num_examples, policy=tfds.testing.MockPolicy.USE_FILES,
+                                    data_dir=str(tmp_path / "tfds")):
+            yield
+
+    return mock

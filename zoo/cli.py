@@ -39,6 +39,106 @@ def list_command():
             click.echo(f"{name:<24}{preset:<10}{params:>12,}  {spec.description}")
 
 
+def _echo_json(data: dict) -> None:
+    import json
+
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@cli.command("train")
+@click.argument("recipe_name", metavar="RECIPE")
+@click.option("--epochs", type=click.IntRange(min=1), help="Override the recipe's epochs.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Override the recipe's batch size.")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), help="Override the learning rate.")
+@click.option("--preset", help="Model preset (tiny for smoke runs); default: the recipe's.")
+@click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: saved_models/RECIPE].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for weights, data split and sampling.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many examples per split (quick runs).")
+@click.option("--data-dir", type=click.Path(), envvar="ZOO_DATA_DIR", help="Where local data lives (also ZOO_DATA_DIR).")
+@click.option("--data-source", type=click.Choice(["idx", "tfds"]), help="Image recipes: IDX files or tfds.")
+@click.option("--text-file", type=click.Path(), help="Language models: train on this UTF-8 file instead.")
+def train_command(recipe_name, epochs, batch_size, learning_rate, preset, out, seed, limit, data_dir, data_source,
+                  text_file):
+    """Train RECIPE (see `zoo recipes`); re-running an interrupted run resumes it."""
+    from zoo.recipe import load_recipe
+    from zoo.training import train
+
+    recipe = load_recipe(recipe_name).replace(
+        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, preset=preset
+    )
+    if text_file is not None:
+        if recipe.task != "language_model":
+            raise ZooError(f"--text-file: recipe {recipe_name!r} is not a language model")
+        recipe = recipe.replace(data={**recipe.data, "source": "file", "path": str(text_file)})
+    if data_source is not None:
+        if recipe.task != "classification":
+            raise ZooError(f"--data-source: recipe {recipe_name!r} does not read images")
+        recipe = recipe.replace(data={**recipe.data, "source": data_source})
+    metrics = train(recipe, out_dir=out, seed=seed, limit=limit, data_dir=data_dir)
+    _echo_json(metrics)
+
+
+@cli.command("recipes")
+def recipes_command():
+    """List the recipes."""
+    from zoo.recipe import list_recipes, load_recipe
+
+    for name in list_recipes():
+        recipe = load_recipe(name)
+        click.echo(f"{name:<26}{recipe.model:<24}{recipe.description}")
+
+
+@cli.command("evaluate")
+@click.argument("run_dir", type=click.Path())
+@click.option("--data-dir", type=click.Path(), envvar="ZOO_DATA_DIR", help="Where local data lives.")
+def evaluate_command(run_dir, data_dir):
+    """Recompute the test metrics of a finished run folder."""
+    from zoo.training import evaluate_run
+
+    _echo_json(evaluate_run(run_dir, data_dir=data_dir))
+
+
+@cli.command("sample")
+@click.argument("run_dir", type=click.Path())
+@click.option("--prompt", required=True, help="Text to continue (every character must be in the vocabulary).")
+@click.option("--length", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--temperature", type=click.FloatRange(min=0), default=1.0, show_default=True, help="0 = greedy.")
+@click.option("--top-k", type=click.IntRange(min=1), help="Sample among the k most likely characters.")
+@click.option("--top-p", type=click.FloatRange(min=0, max=1, min_open=True), help="Nucleus sampling mass.")
+@click.option("--seed", type=int, help="Seed for reproducible samples.")
+def sample_command(run_dir, prompt, length, temperature, top_k, top_p, seed):
+    """Continue PROMPT with a trained char_lm run, one step per character."""
+    from zoo.tasks import sample_text
+    from zoo.training import load_run
+
+    recipe, model, vocab, _ = load_run(run_dir)
+    if recipe.task != "language_model":
+        raise ZooError(f"{run_dir}: `zoo sample` needs a language-model run, this one is {recipe.task}")
+    click.echo(prompt + sample_text(model, vocab, prompt, length=length, temperature=temperature,
+                                    top_k=top_k, top_p=top_p, seed=seed))
+
+
+@cli.command("decode")
+@click.argument("run_dir", type=click.Path())
+@click.argument("texts", nargs=-1, required=True)
+@click.option("--beam", type=click.IntRange(min=1), default=1, show_default=True, help="Beam width (1 = greedy).")
+def decode_command(run_dir, texts, beam):
+    """Translate TEXTS with a trained seq2seq run (greedy, or beam search with --beam N)."""
+    from zoo.tasks import decode_texts
+    from zoo.training import load_run
+
+    recipe, model, vocab, _ = load_run(run_dir)
+    if recipe.task != "seq2seq":
+        raise ZooError(f"{run_dir}: `zoo decode` needs a seq2seq run, this one is {recipe.task}")
+    for source, target in zip(texts, decode_texts(model, vocab, list(texts), recipe.data, beam_width=beam)):
+        click.echo(f"{source}\t{target}")
+
+
+def run_recipe_script(name: str) -> None:
+    """What ``python recipes/NAME.py [train options]`` runs: ``zoo train NAME [options]``."""
+    sys.exit(main(["train", name, *sys.argv[1:]]))
+
+
 def main(argv=None) -> int:
     """Entry point: a one-line message and exit code 2 for user errors, no traceback."""
     try:

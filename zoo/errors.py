@@ -3,3 +3,7 @@
 
 class ZooError(Exception):
     """A problem with the user's input (a name, a file, an option), not a bug."""
+
+
+class DataError(ZooError):
+    """Missing, corrupt or unexpected input data; the message names the file and what was expected."""

@@ -27,15 +27,28 @@ def sample_batch(config: dict, batch_size: int, time_steps: int = 12, seed: int 
     return x, y
 
 
+def step_function(model: keras.Model):
+    """(step, initial_states): a numpy step function for :mod:`zoo.generate` and a function
+    giving zero states for a batch size."""
+    step_model = build_step_model(model)
+    lstm_layers = numbered_layers(model, "lstm_")
+
+    def step(tokens, states):
+        # predict_on_batch runs a compiled function (jit / tf.function): fast per-step calls.
+        out = to_numpy(step_model.predict_on_batch([np.asarray(tokens, dtype="int32"), *states]))
+        return out[0], out[1:]
+
+    return step, lambda batch_size: zero_states(lstm_layers, batch_size)
+
+
 def stepwise_logits(model: keras.Model, tokens: np.ndarray) -> np.ndarray:
     """Logits of `model` on `tokens` (batch, time), computed one step at a time."""
-    step = build_step_model(model)
-    states = zero_states(numbered_layers(model, "lstm_"), len(tokens))
+    step, initial_states = step_function(model)
+    states = initial_states(len(tokens))
     logits = []
     for t in range(tokens.shape[1]):
-        out = to_numpy(step([tokens[:, t : t + 1].astype("int32"), *states], training=False))
-        logits.append(out[0])
-        states = out[1:]
+        step_logits, states = step(tokens[:, t : t + 1], states)
+        logits.append(step_logits)
     return np.stack(logits, axis=1)
 
 

@@ -27,16 +27,32 @@ def sample_batch(config: dict, batch_size: int, time_steps: int = 7, seed: int =
     return [source, decoder_in], target
 
 
+def inference_functions(model: keras.Model):
+    """(encode, step) numpy functions for :mod:`zoo.generate`: ``encode(source) -> states``
+    and ``step(tokens, states) -> (logits, states)``."""
+    encoder = build_encoder_model(model)
+    decoder_step = build_decoder_step_model(model)
+
+    def encode(source):
+        return to_numpy(encoder.predict_on_batch(np.asarray(source, dtype="int32")))
+
+    def step(tokens, states):
+        # predict_on_batch runs a compiled function (jit / tf.function): fast per-step calls.
+        out = to_numpy(decoder_step.predict_on_batch([np.asarray(tokens, dtype="int32"), *states]))
+        return out[0], out[1:]
+
+    return encode, step
+
+
 def stepwise_logits(model: keras.Model, inputs) -> np.ndarray:
     """Teacher-forced logits computed through the encoder and the decoder step models."""
     source, decoder_in = inputs
-    states = to_numpy(build_encoder_model(model)(source, training=False))
-    step = build_decoder_step_model(model)
+    encode, step = inference_functions(model)
+    states = encode(source)
     logits = []
     for t in range(decoder_in.shape[1]):
-        out = to_numpy(step([decoder_in[:, t : t + 1].astype("int32"), *states], training=False))
-        logits.append(out[0])
-        states = out[1:]
+        step_logits, states = step(decoder_in[:, t : t + 1], states)
+        logits.append(step_logits)
     return np.stack(logits, axis=1)
 
 

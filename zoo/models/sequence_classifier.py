@@ -18,7 +18,8 @@ def build_sequence_classifier(
 
     `make_recurrent(index, return_sequences)` returns the named recurrent layer of
     position `index` (1-based); every layer but the last returns the whole sequence.
-    The time dimension is left open, so any number of rows is accepted.
+    `dropout` > 0 adds a Dropout layer after each recurrent layer. The time dimension is
+    left open, so any number of rows is accepted.
     """
     rows = keras.Input(shape=(None, features), name="rows")
     x = rows
@@ -27,8 +28,8 @@ def build_sequence_classifier(
         if bidirectional:
             layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{layer.name}")
         x = layer(x)
-    if dropout:
-        x = keras.layers.Dropout(dropout, name="dropout")(x)
+        if dropout:  # after every recurrent layer, so the last one's output is regularized too
+            x = keras.layers.Dropout(dropout, name=f"dropout_{index}")(x)
     logits = keras.layers.Dense(num_classes, name="logits")(x)
     return keras.Model(rows, logits, name=name)
 

@@ -1,0 +1,22 @@
+"""The tutorial's LSTM(256) character language model on Jay Chou lyrics."""
+
+from zoo.recipe import Recipe
+
+RECIPE = Recipe(
+    name="char_lm_lyrics",
+    model="char_lm",
+    task="language_model",
+    data={"source": "jaychou_lyrics", "seq_len": 35, "sample_prompt": "分开"},
+    model_options={"units": 256, "num_layers": 1, "embedding_dim": 128, "dropout": 0.0},
+    epochs=40,
+    batch_size=32,
+    learning_rate=2e-3,
+    clipnorm=1.0,
+    early_stopping_patience=5,
+    description=__doc__.strip().splitlines()[0],
+)
+
+if __name__ == "__main__":
+    from zoo.cli import run_recipe_script
+
+    run_recipe_script(RECIPE.name)

@@ -1,0 +1,21 @@
+"""The tutorial's 2 x LSTM(128) on MNIST row by row, through tensorflow-datasets."""
+
+from zoo.recipe import Recipe
+
+RECIPE = Recipe(
+    name="lstm_mnist",
+    model="lstm_classifier",
+    task="classification",
+    data={"dataset": "mnist", "source": "tfds", "validation_size": 5000},
+    epochs=30,
+    batch_size=100,
+    learning_rate=1e-3,
+    monitor="val_accuracy",
+    monitor_mode="max",
+    description=__doc__.strip().splitlines()[0],
+)
+
+if __name__ == "__main__":
+    from zoo.cli import run_recipe_script
+
+    run_recipe_script(RECIPE.name)

@@ -1,0 +1,22 @@
+"""The tutorial's word pairs (man -> women, king -> queen, ...) by an LSTM encoder-decoder."""
+
+from zoo.recipe import Recipe
+
+RECIPE = Recipe(
+    name="seq2seq_word_pairs",
+    model="seq2seq",
+    task="seq2seq",
+    data={"task": "word_pairs"},
+    model_options={"units": 64, "num_layers": 1, "embedding_dim": 16},
+    epochs=150,
+    batch_size=6,
+    learning_rate=1e-2,
+    early_stopping_patience=150,
+    reduce_lr_patience=150,
+    description=__doc__.strip().splitlines()[0],
+)
+
+if __name__ == "__main__":
+    from zoo.cli import run_recipe_script
+
+    run_recipe_script(RECIPE.name)

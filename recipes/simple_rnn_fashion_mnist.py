@@ -1,0 +1,24 @@
+"""2 x SimpleRNN(128) reading Fashion-MNIST images row by row."""
+
+from zoo.recipe import Recipe
+
+RECIPE = Recipe(
+    name="simple_rnn_fashion_mnist",
+    model="simple_rnn_classifier",
+    task="classification",
+    data={"dataset": "fashion_mnist", "source": "idx", "validation_size": 5000},
+    model_options={"dropout": 0.2},
+    epochs=30,
+    batch_size=100,
+    learning_rate=1e-3,
+    clipnorm=1.0,
+    monitor="val_accuracy",
+    monitor_mode="max",
+    early_stopping_patience=6,
+    description=__doc__.strip().splitlines()[0],
+)
+
+if __name__ == "__main__":
+    from zoo.cli import run_recipe_script
+
+    run_recipe_script(RECIPE.name)

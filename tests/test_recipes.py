@@ -1,0 +1,215 @@
+"""Every recipe trains end to end (tiny preset, a few examples) into a complete run folder,
+and the run folder serves `zoo evaluate`, `zoo sample` and `zoo decode`."""
+
+import csv
+import json
+import os
+import pathlib
+
+import keras
+import pytest
+
+from zoo.cli import main
+from zoo.recipe import list_recipes, load_recipe
+from zoo.training import train
+
+FASHION_DIR = pathlib.Path("/usr/share/datasets/fashion-mnist")
+SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+NEEDS = {
+    "lstm_fashion_mnist": FASHION_DIR,
+    "simple_rnn_fashion_mnist": FASHION_DIR,
+    "char_lm_shakespeare": SHARED / "tiny_shakespeare" / "input.txt",
+    "char_lm_lyrics": SHARED / "jaychou_lyrics" / "jaychou_lyrics.txt.zip",
+}
+
+
+def needs_data(name):
+    path = NEEDS.get(name)
+    if path is not None and not path.exists():
+        pytest.skip(f"{path} is absent (apt-get install dataset-fashion-mnist / ../shared/data)")
+
+
+def tiny(name, **changes):
+    return load_recipe(name).replace(**{"preset": "tiny", "epochs": 2, "batch_size": 16, **changes})
+
+
+def read_history(run):
+    with open(run / "history.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_all_seven_recipes_exist():
+    assert set(list_recipes()) == {
+        "lstm_fashion_mnist", "simple_rnn_fashion_mnist", "lstm_mnist", "char_lm_shakespeare",
+        "char_lm_lyrics", "seq2seq_addition", "seq2seq_word_pairs",
+    }
+
+
+@pytest.mark.parametrize("name", list_recipes())
+def test_recipe_trains_into_a_complete_run_folder(name, tmp_path, request):
+    needs_data(name)
+    run = tmp_path / name
+    if name == "lstm_mnist":  # MNIST is not available offline: tfds mock data, same code path
+        with request.getfixturevalue("mock_tfds_images")("mnist", 64):
+            metrics = train(tiny(name), out_dir=run, limit=64, verbose=0)
+    else:
+        metrics = train(tiny(name), out_dir=run, limit=64, verbose=0)
+
+    for file in ("model.keras", "config.json", "history.csv", "metrics.json", "curves.png"):
+        assert (run / file).is_file(), file
+    assert any((run / "logs").rglob("*tfevents*")), "TensorBoard wrote no events"
+    assert not (run / "train_state").exists()
+    config = json.loads((run / "config.json").read_text())
+    assert config["backend"] == keras.backend.backend() and config["recipe"]["name"] == name
+    assert json.loads((run / "metrics.json").read_text()) == metrics
+    assert len(read_history(run)) == 2
+    task = load_recipe(name).task
+    key = {"classification": "test_accuracy", "language_model": "eval_loss", "seq2seq": "test_exact_match"}[task]
+    assert key in metrics
+    assert (run / "vocab.json").is_file() == (task != "classification")
+    if task == "language_model":
+        assert {"val_perplexity", "val_bits_per_char"} <= set(read_history(run)[0])
+        samples = (run / "samples.jsonl").read_text(encoding="utf-8").splitlines()
+        assert [json.loads(line)["epoch"] for line in samples] == [1, 2]
+    if task == "seq2seq":
+        assert "val_exact_match" in read_history(run)[0]
+
+
+class InterruptAfterEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+class RecordEpochs(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.seen.append(epoch)
+
+
+def test_interrupted_run_resumes_and_keeps_the_previous_model(tmp_path):
+    run = tmp_path / "run"
+    recipe = tiny("seq2seq_word_pairs", epochs=4)
+    train(recipe.replace(epochs=1), out_dir=run, verbose=0)
+    good_model = (run / "model.keras").read_bytes()
+
+    with pytest.raises(KeyboardInterrupt):
+        train(recipe, out_dir=run, verbose=0, extra_callbacks=[InterruptAfterEpoch(1)])
+    assert (run / "model.keras").read_bytes() == good_model  # untouched by the failed run
+    assert (run / "train_state" / "backup").is_dir()
+
+    record = RecordEpochs()
+    train(recipe, out_dir=run, verbose=0, extra_callbacks=[record])
+    assert record.seen == [2, 3]  # resumed after the two completed epochs
+    assert [row["epoch"] for row in read_history(run)] == ["0", "1", "2", "3"]
+
+
+def test_same_seed_same_numbers(tmp_path):
+    recipe = tiny("seq2seq_addition", epochs=2)
+    first = train(recipe, out_dir=tmp_path / "a", limit=64, seed=3, verbose=0)
+    second = train(recipe, out_dir=tmp_path / "b", limit=64, seed=3, verbose=0)
+    assert first["test_loss"] == pytest.approx(second["test_loss"], abs=1e-6)
+    assert read_history(tmp_path / "a")[1]["loss"] == pytest.approx(read_history(tmp_path / "b")[1]["loss"], abs=1e-6)
+
+
+# ---------------------------------------------------------------------- the CLI on run folders
+def zoo(*args):
+    return main(["--backend", keras.backend.backend(), *map(str, args)])
+
+
+@pytest.fixture(scope="module")
+def lyrics_run(tmp_path_factory):
+    needs_data("char_lm_lyrics")
+    run = tmp_path_factory.mktemp("runs") / "lyrics"
+    train(tiny("char_lm_lyrics", epochs=1), out_dir=run, limit=32, verbose=0)
+    return run
+
+
+@pytest.fixture(scope="module")
+def word_pairs_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "pairs"
+    train(load_recipe("seq2seq_word_pairs").replace(epochs=100), out_dir=run, verbose=0)
+    return run
+
+
+def test_cli_train_and_evaluate_agree(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert zoo("train", "seq2seq_addition", "--preset", "tiny", "--epochs", "1", "--limit", "32", "--out", run) == 0
+    trained = json.loads((run / "metrics.json").read_text())
+    capsys.readouterr()
+    assert zoo("evaluate", run) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["test_loss"] == pytest.approx(trained["test_loss"], abs=1e-5)
+    assert evaluated["test_exact_match"] == trained["test_exact_match"]
+
+
+def test_cli_sample_is_reproducible(lyrics_run, capsys):
+    assert zoo("sample", lyrics_run, "--prompt", "分开", "--length", "30", "--seed", "7", "--top-k", "5") == 0
+    first = capsys.readouterr().out
+    assert zoo("sample", lyrics_run, "--prompt", "分开", "--length", "30", "--seed", "7", "--top-k", "5") == 0
+    assert capsys.readouterr().out == first
+    assert first.startswith("分开") and len(first.strip()) == 32
+
+
+def test_cli_decode_translates_the_six_pairs(word_pairs_run, capsys):
+    for beam in ("1", "3"):
+        assert zoo("decode", word_pairs_run, "man", "black", "king", "girl", "up", "high", "--beam", beam) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert lines == ["man\twomen", "black\twhite", "king\tqueen", "girl\tboy", "up\tdown", "high\tlow"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "nope"], "unknown recipe 'nope'"),
+        (["train", "lstm_fashion_mnist", "--data-dir", "/nonexistent/dir"], "/nonexistent/dir"),
+        (["train", "char_lm_lyrics", "--data-dir", "/nonexistent/dir"], "jaychou_lyrics.txt.zip"),
+        (["evaluate", "/nonexistent/run"], "not a finished run folder"),
+        (["sample", "RUN", "--prompt", "分x"], "character 'x' is not in the model's vocabulary"),
+        (["sample", "RUN", "--prompt", ""], "prompt"),
+        (["decode", "RUN", "abc"], "needs a seq2seq run"),
+    ],
+)
+def test_cli_errors_are_one_line_exit_2(args, message, lyrics_run, capsys):
+    args = [str(lyrics_run) if a == "RUN" else a for a in args]
+    assert zoo(*args) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+
+
+def test_text_file_errors(tmp_path, capsys):
+    empty, latin1 = tmp_path / "empty.txt", tmp_path / "latin1.txt"
+    empty.write_text("   \n")
+    latin1.write_bytes("caf\xe9 au lait".encode("latin-1"))
+    for path, message in ((empty, "non-empty"), (latin1, "expected UTF-8"), (tmp_path / "missing.txt", "cannot read")):
+        assert zoo("train", "char_lm_lyrics", "--preset", "tiny", "--text-file", path, "--out", tmp_path / "r") == 2
+        err = capsys.readouterr().err
+        assert str(path) in err and message in err and err.count("\n") == 1, err
+
+
+def test_text_file_trains(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog. " * 40, encoding="utf-8")
+    assert zoo("train", "char_lm_lyrics", "--preset", "tiny", "--epochs", "1", "--text-file", corpus,
+               "--out", tmp_path / "r") == 0
+    assert json.loads((tmp_path / "r" / "vocab.json").read_text())["chars"][0] == " "
+
+
+def test_recipe_runs_as_its_own_script(tmp_path, python_env):
+    import subprocess
+    import sys
+
+    script = pathlib.Path(__file__).resolve().parents[1] / "recipes" / "seq2seq_word_pairs.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--epochs", "1", "--preset", "tiny", "--out", str(tmp_path / "r")],
+        env=python_env, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "r" / "model.keras").is_file()

@@ -1,0 +1,1 @@
+"""Dataset sources: image rows, text corpora and generated tasks, with their vocabularies."""

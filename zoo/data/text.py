@@ -1,0 +1,166 @@
+"""Text corpora for the character language models, their vocabulary and windows.
+
+Sources: ``tiny_shakespeare`` through tensorflow-datasets (built offline from the real file
+with ``manual_dir``, keeping tfds's train/validation/test splits), the tutorial's Chinese
+lyrics (``jaychou_lyrics.txt.zip``, last 10% held out), or any local UTF-8 file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import zipfile
+
+import numpy as np
+
+from zoo.errors import DataError
+
+# The project's checkout keeps the shared corpora beside it (../shared/data); ZOO_DATA_DIR
+# or --data-dir point elsewhere.
+_CHECKOUT_DATA = pathlib.Path(__file__).resolve().parents[3] / "shared" / "data"
+TEXT_SOURCES = ("tiny_shakespeare", "jaychou_lyrics", "file")
+
+
+def shared_data_dir(data_dir: str | os.PathLike | None = None) -> pathlib.Path:
+    """Where local corpora live: `data_dir`, else $ZOO_DATA_DIR, else ../shared/data."""
+    return pathlib.Path(data_dir or os.environ.get("ZOO_DATA_DIR") or _CHECKOUT_DATA)
+
+
+class Vocabulary:
+    """Characters <-> integer ids; saved beside a model as JSON (never pickled)."""
+
+    def __init__(self, chars):
+        self.chars = list(chars)
+        if len(set(self.chars)) != len(self.chars):
+            raise DataError("vocabulary: characters must be distinct")
+        self.index = {ch: i for i, ch in enumerate(self.chars)}
+
+    @classmethod
+    def from_text(cls, text: str) -> "Vocabulary":
+        return cls(sorted(set(text)))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Vocabulary) and self.chars == other.chars
+
+    def encode(self, text: str, *, what: str = "text") -> np.ndarray:
+        """Ids of `text`; a character outside the vocabulary is a DataError naming it."""
+        try:
+            return np.fromiter((self.index[ch] for ch in text), dtype=np.int32, count=len(text))
+        except KeyError as missing:
+            raise DataError(
+                f"{what}: character {missing.args[0]!r} is not in the model's vocabulary "
+                f"of {len(self)} characters"
+            ) from None
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[int(i)] for i in ids)
+
+
+@dataclasses.dataclass
+class TextCorpus:
+    """A corpus cut into splits; `test` is None where the source defines no test split."""
+
+    train: str
+    validation: str
+    test: str | None = None
+
+    @property
+    def evaluation(self) -> str:
+        """The split the final metrics are measured on."""
+        return self.test if self.test is not None else self.validation
+
+
+def read_text_file(path) -> str:
+    """A non-empty UTF-8 text file, or a one-line DataError naming it."""
+    path = pathlib.Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise DataError(f"{path}: cannot read text file ({error.strerror or error})") from None
+    return _decode_text(data, str(path))
+
+
+def _decode_text(data: bytes, name: str) -> str:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{name}: expected UTF-8 text, found byte 0x{data[error.start]:02x} at offset {error.start}") from None
+    if not text.strip():
+        raise DataError(f"{name}: expected a non-empty text file")
+    return text
+
+
+def hold_out(text: str, fraction: float = 0.1) -> TextCorpus:
+    """The last `fraction` of `text` as validation (a tail cut, so no window straddles both)."""
+    cut = int(len(text) * (1 - fraction))
+    if cut < 2 or len(text) - cut < 2:
+        raise DataError(f"text of {len(text)} characters is too short to hold out {fraction:.0%} for validation")
+    return TextCorpus(train=text[:cut], validation=text[cut:])
+
+
+def load_text(source: str, *, path=None, data_dir=None, tfds_data_dir=None) -> TextCorpus:
+    """Load a corpus by source name (see TEXT_SOURCES); `path` is the file for source 'file'."""
+    if source == "tiny_shakespeare":
+        return _tiny_shakespeare(shared_data_dir(data_dir) / "tiny_shakespeare", tfds_data_dir)
+    if source == "jaychou_lyrics":
+        archive = shared_data_dir(data_dir) / "jaychou_lyrics" / "jaychou_lyrics.txt.zip"
+        return hold_out(_lyrics(archive))
+    if source == "file":
+        if path is None:
+            raise DataError("text source 'file' needs a path to a UTF-8 text file")
+        return hold_out(read_text_file(path))
+    raise DataError(f"unknown text source {source!r}; expected one of {', '.join(TEXT_SOURCES)}")
+
+
+def _lyrics(archive: pathlib.Path) -> str:
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            data = zf.read("jaychou_lyrics.txt")
+    except FileNotFoundError:
+        raise DataError(f"{archive}: lyrics archive not found (set --data-dir or ZOO_DATA_DIR)") from None
+    except (zipfile.BadZipFile, KeyError) as error:
+        raise DataError(f"{archive}: expected a zip holding jaychou_lyrics.txt ({error})") from None
+    # As in the tutorial: line breaks become spaces, so the model writes one long line.
+    return _decode_text(data, str(archive)).replace("\n", " ").replace("\r", " ")
+
+
+def _tiny_shakespeare(manual_dir: pathlib.Path, tfds_data_dir) -> TextCorpus:
+    if not (manual_dir / "input.txt").is_file():
+        raise DataError(f"{manual_dir / 'input.txt'}: tiny_shakespeare file not found (set --data-dir or ZOO_DATA_DIR)")
+    import tensorflow_datasets as tfds  # slow import: only when this corpus is asked for
+
+    config = tfds.download.DownloadConfig(manual_dir=str(manual_dir))
+    try:
+        splits = tfds.load(
+            "tiny_shakespeare",
+            data_dir=tfds_data_dir,
+            batch_size=-1,
+            download_and_prepare_kwargs={"download_config": config},
+        )
+    except Exception as error:  # tfds raises many types; the user needs one line.
+        raise DataError(f"tfds could not build tiny_shakespeare from {manual_dir}: {str(error).splitlines()[0]}") from None
+    text = {name: tfds.as_numpy(split["text"])[0].decode("utf-8") for name, split in splits.items()}
+    return TextCorpus(train=text["train"], validation=text["validation"], test=text["test"])
+
+
+def windows(ids: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Consecutive non-overlapping (input, next-character target) windows of `ids`."""
+    count = (len(ids) - 1) // seq_len
+    if count < 1:
+        raise DataError(f"text of {len(ids)} characters is shorter than one window of {seq_len + 1}")
+    x = ids[: count * seq_len].reshape(count, seq_len)
+    y = ids[1 : count * seq_len + 1].reshape(count, seq_len)
+    return x, y
+
+
+def random_windows(ids: np.ndarray, seq_len: int, count: int, rng: np.random.Generator):
+    """`count` windows starting at random offsets (the tutorial's random sampling)."""
+    if len(ids) <= seq_len:
+        raise DataError(f"text of {len(ids)} characters is shorter than one window of {seq_len + 1}")
+    starts = rng.integers(0, len(ids) - seq_len, size=count)
+    offsets = starts[:, None] + np.arange(seq_len)
+    return ids[offsets], ids[offsets + 1]

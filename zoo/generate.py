@@ -1,0 +1,174 @@
+"""Sampling and decoding for autoregressive models, in plain numpy.
+
+This module imports only numpy: the Keras models and the onnxruntime runtime both use it,
+each wrapping its model in a *step function*::
+
+    step(tokens, states) -> (logits, new_states)
+
+``tokens`` is an int32 array of shape (batch, 1), ``logits`` has shape (batch, vocab) and
+every state array has the batch as its first axis (so beams can be reordered by indexing).
+"""
+
+from typing import Callable
+
+import numpy as np
+
+StepFn = Callable[[np.ndarray, list], tuple[np.ndarray, list]]
+
+
+def _check_sampling(temperature, top_k, top_p):
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0 (0 means greedy), got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be an integer >= 1, got {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+
+
+def _check_positive(name, value):
+    if value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value}")
+
+
+def _log_softmax(logits):
+    # float64 and max subtraction keep large logits from overflowing exp.
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def _feed(step, token_ids, states):
+    tokens = np.asarray(token_ids, dtype=np.int32).reshape(-1, 1)
+    logits, states = step(tokens, states)
+    return np.asarray(logits), list(states)
+
+
+def sample_token(logits, *, temperature=1.0, top_k=None, top_p=None, rng=None):
+    """One token id per row of ``logits`` (batch, vocab), as an int array of shape (batch,).
+
+    ``temperature=0`` is greedy argmax. Otherwise logits are divided by ``temperature``,
+    cut to the ``top_k`` best, then to the smallest nucleus whose probability reaches
+    ``top_p`` (at least one token), renormalized and sampled with ``rng``.
+    """
+    _check_sampling(temperature, top_k, top_p)
+    logits = np.atleast_2d(np.asarray(logits, dtype=np.float64))
+    if temperature == 0:
+        return np.argmax(logits, axis=-1)
+    rng = np.random.default_rng() if rng is None else rng
+
+    # Work in descending order: both filters then keep a prefix of each row. A stable sort
+    # breaks ties toward the lower id, like argmax, so top_k=1 is exactly greedy.
+    order = np.argsort(-logits, axis=-1, kind="stable")
+    z = np.take_along_axis(logits, order, axis=-1) / temperature
+    keep = np.ones(z.shape, dtype=bool)
+    if top_k is not None:
+        keep[:, top_k:] = False
+    # The row maximum (column 0) is always kept, so exp never overflows and the sum is > 0.
+    probs = np.where(keep, np.exp(z - z[:, :1]), 0.0)
+    probs /= probs.sum(axis=-1, keepdims=True)
+    if top_p is not None:
+        # Keep a token while the mass before it is still short of top_p; the first always is.
+        keep &= (np.cumsum(probs, axis=-1) - probs) < top_p
+        probs = np.where(keep, probs, 0.0)
+
+    # Inverse-CDF sampling, vectorized over the batch; clip to the kept prefix so rounding
+    # in the cumulative sum can never pick a filtered-out token.
+    cdf = np.cumsum(probs, axis=-1)
+    u = rng.random((len(cdf), 1)) * cdf[:, -1:]
+    index = np.minimum((cdf <= u).sum(axis=-1), keep.sum(axis=-1) - 1)
+    return order[np.arange(len(order)), index]
+
+
+def generate(step, states, prompt_ids, length, *, temperature=1.0, top_k=None, top_p=None,
+             seed=None):
+    """Feed ``prompt_ids`` (batch of 1), then sample ``length`` new ids; returns only those."""
+    _check_sampling(temperature, top_k, top_p)
+    prompt_ids = list(prompt_ids)
+    if not prompt_ids:
+        raise ValueError("prompt_ids must contain at least one token id")
+    if length < 0:
+        raise ValueError(f"length must be an integer >= 0, got {length}")
+    rng = np.random.default_rng(seed)
+    states = list(states)
+    for token in prompt_ids:
+        logits, states = _feed(step, [token], states)
+    new_ids = []
+    for i in range(length):
+        token = int(sample_token(logits, temperature=temperature, top_k=top_k, top_p=top_p,
+                                 rng=rng)[0])
+        new_ids.append(token)
+        if i < length - 1:  # the last token's logits would never be used
+            logits, states = _feed(step, [token], states)
+    return new_ids
+
+
+def greedy_decode(step, states, *, start_id, end_id, max_length):
+    """Argmax decoding of a batch; each row stops at ``end_id`` (not included) or ``max_length``."""
+    _check_positive("max_length", max_length)
+    states = list(states)
+    batch = states[0].shape[0] if states else 1
+    outputs = [[] for _ in range(batch)]
+    done = np.zeros(batch, dtype=bool)
+    tokens = np.full(batch, start_id, dtype=np.int32)
+    for _ in range(max_length):
+        logits, states = _feed(step, tokens, states)
+        tokens = np.argmax(logits, axis=-1).astype(np.int32)
+        for row in np.flatnonzero(~done):
+            if tokens[row] == end_id:
+                done[row] = True
+            else:
+                outputs[row].append(int(tokens[row]))
+        if done.all():
+            break
+        # Finished rows still ride along in the batch; feed them end_id and ignore the result.
+        tokens[done] = end_id
+    return outputs
+
+
+def beam_search(step, states, *, start_id, end_id, max_length, beam_width,
+                length_normalize=True):
+    """Beam search for one source (states with batch 1): ``[(ids, score), ...]`` best first.
+
+    Scores are summed log-probabilities, including that of ``end_id`` (which is left out of
+    ``ids``); with ``length_normalize`` they are divided by the number of emitted tokens.
+    Each step keeps the ``beam_width - len(finished)`` best expansions, so the beam shrinks
+    as hypotheses finish and ``beam_width=1`` is exactly greedy decoding.
+    """
+    _check_positive("beam_width", beam_width)
+    _check_positive("max_length", max_length)
+    states = list(states)
+    beams = [[]]                      # token ids of each live beam, start_id excluded
+    scores = np.zeros(1)              # summed log-probs of each live beam
+    tokens = np.array([start_id])     # last token of each live beam, fed next
+    finished = []                     # (ids, raw score, length counted for normalization)
+
+    for _ in range(max_length):
+        logits, states = _feed(step, tokens, states)
+        candidates = (scores[:, None] + _log_softmax(logits)).ravel()
+        vocab = logits.shape[-1]
+        best = np.argsort(-candidates, kind="stable")[:beam_width - len(finished)]
+        best = best[np.isfinite(candidates[best])]  # never extend with impossible tokens
+        parents, next_tokens = np.divmod(best, vocab)
+
+        live = []
+        for flat, parent, token in zip(best, parents, next_tokens):
+            ids = beams[parent] if token == end_id else beams[parent] + [int(token)]
+            if token == end_id:
+                finished.append((ids, candidates[flat], len(ids) + 1))
+            elif len(ids) == max_length:
+                finished.append((ids, candidates[flat], len(ids)))
+            else:
+                live.append((ids, candidates[flat], parent, token))
+        if not live:
+            break
+        beams = [ids for ids, _, _, _ in live]
+        scores = np.array([score for _, score, _, _ in live])
+        tokens = np.array([token for _, _, _, token in live])
+        # Fancy indexing both tiles (a parent chosen twice) and reorders the states.
+        parent_index = np.array([parent for _, _, parent, _ in live])
+        states = [np.asarray(s)[parent_index] for s in states]
+
+    ranked = [(ids, float(score / length if length_normalize else score))
+              for ids, score, length in finished]
+    ranked.sort(key=lambda item: item[1], reverse=True)
+    return ranked[:beam_width]

@@ -1,0 +1,251 @@
+"""The three tasks a recipe can train: data pipeline, metrics, callbacks and evaluation.
+
+* ``classification``: image rows -> class (accuracy).
+* ``language_model``: next character (cross-entropy, perplexity, bits per character),
+  trained on windows at random offsets that are drawn anew each epoch.
+* ``seq2seq``: source string -> target string with teacher forcing; judged by the exact
+  match of greedy decoding through the inference models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pathlib
+from typing import Any
+
+import keras
+import numpy as np
+
+from zoo import generate
+from zoo.data import generated, images, text
+from zoo.errors import DataError, ZooError
+from zoo.models import char_lm, seq2seq
+
+
+@dataclasses.dataclass
+class TaskData:
+    """Splits ready for ``fit``: ``train`` is (x, y) arrays or a keras PyDataset."""
+
+    train: Any
+    validation: tuple
+    test: tuple
+    vocab: Any = None
+    model_options: dict = dataclasses.field(default_factory=dict)
+    test_pairs: list = dataclasses.field(default_factory=list)  # seq2seq: (source, target) strings
+    validation_pairs: list = dataclasses.field(default_factory=list)
+
+
+def _limit(items, limit):
+    return items if limit is None else items[:limit]
+
+
+# ---------------------------------------------------------------------- classification
+class Classification:
+    metrics = ("accuracy",)
+
+    def prepare(self, recipe, *, seed, limit, data_dir, batch_size) -> TaskData:
+        d = recipe.data
+        splits = images.load_image_rows(
+            d["dataset"], source=d.get("source", "idx"), data_dir=data_dir,
+            validation_size=d.get("validation_size", 5000), seed=seed, limit=limit,
+        )
+        return TaskData(
+            train=(splits.x_train, splits.y_train),
+            validation=(splits.x_val, splits.y_val),
+            test=(splits.x_test, splits.y_test),
+        )
+
+    def callbacks(self, model, data, recipe, out_dir=None):
+        return []
+
+    def evaluate(self, model, data, recipe, *, batch_size) -> dict:
+        loss, accuracy = model.evaluate(*data.test, batch_size=batch_size, verbose=0)
+        return {"test_loss": float(loss), "test_accuracy": float(accuracy), "test_examples": len(data.test[1])}
+
+
+# ---------------------------------------------------------------------- language model
+class RandomWindows(keras.utils.PyDataset):
+    """Batches of windows at random offsets, drawn anew each epoch from a seeded generator."""
+
+    def __init__(self, ids, *, seq_len, batch_size, steps_per_epoch, seed):
+        super().__init__()
+        self.ids, self.seq_len, self.batch_size = ids, seq_len, batch_size
+        self.steps, self.seed, self.epoch = steps_per_epoch, seed, 0
+
+    def __len__(self):
+        return self.steps
+
+    def __getitem__(self, index):
+        # Seeded by (seed, epoch, index): same numbers for the same seed, in any order.
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        return text.random_windows(self.ids, self.seq_len, self.batch_size, rng)
+
+    def on_epoch_end(self):
+        self.epoch += 1
+
+
+class PerplexityLogs(keras.callbacks.Callback):
+    """Adds perplexity and bits per character, derived from the cross-entropy in nats."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        for prefix in ("", "val_"):
+            if logs is not None and f"{prefix}loss" in logs:
+                loss = float(logs[f"{prefix}loss"])
+                logs[f"{prefix}perplexity"] = math.exp(min(loss, 50.0))
+                logs[f"{prefix}bits_per_char"] = loss / math.log(2)
+
+
+class SampleText(keras.callbacks.Callback):
+    """Prints a line sampled from a prefix after each epoch, and appends it to a JSON-lines file."""
+
+    def __init__(self, vocab, prompt, *, length=100, path=None, seed=0):
+        super().__init__()
+        self.vocab, self.prompt, self.length, self.path, self.seed = vocab, prompt, length, path, seed
+
+    def on_epoch_end(self, epoch, logs=None):
+        line = sample_text(self.model, self.vocab, self.prompt, length=self.length, temperature=0.8, seed=self.seed)
+        print(f"\nsample after epoch {epoch + 1}: {self.prompt + line!r}")
+        if self.path:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"epoch": epoch + 1, "text": self.prompt + line}, ensure_ascii=False) + "\n")
+
+
+def sample_text(model, vocab, prompt, *, length, temperature=1.0, top_k=None, top_p=None, seed=None) -> str:
+    """Continue `prompt` by `length` characters, one step per character through the step model."""
+    if not prompt:
+        raise ZooError("prompt: expected at least one character")
+    step, initial_states = char_lm.step_function(model)
+    ids = generate.generate(step, initial_states(1), list(vocab.encode(prompt, what="prompt")), length,
+                            temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+    return vocab.decode(ids)
+
+
+class LanguageModel:
+    metrics = ()
+
+    def prepare(self, recipe, *, seed, limit, data_dir, batch_size) -> TaskData:
+        d = recipe.data
+        corpus = text.load_text(d["source"], path=d.get("path"), data_dir=data_dir)
+        vocab = text.Vocabulary.from_text(corpus.train + corpus.validation + (corpus.test or ""))
+        seq_len = d.get("seq_len", 100)
+        train_ids = vocab.encode(corpus.train)
+        if limit is not None:
+            # Keep `limit` windows' worth of each split: a quick run on real text.
+            train_ids = train_ids[: limit * seq_len + 1]
+        steps = max(1, (len(train_ids) - 1) // (seq_len * batch_size))
+        val = text.windows(vocab.encode(corpus.validation), seq_len)
+        test = text.windows(vocab.encode(corpus.evaluation), seq_len)
+        return TaskData(
+            train=RandomWindows(train_ids, seq_len=seq_len, batch_size=batch_size, steps_per_epoch=steps, seed=seed),
+            validation=tuple(_limit(a, limit) for a in val),
+            test=tuple(_limit(a, limit) for a in test),
+            vocab=vocab,
+            model_options={"vocab_size": len(vocab)},
+        )
+
+    def callbacks(self, model, data, recipe, out_dir=None):
+        prompt = recipe.data.get("sample_prompt", "")
+        if not prompt or any(ch not in data.vocab.index for ch in prompt):  # e.g. with --text-file
+            prompt = data.vocab.decode(data.validation[0][0][:8])
+        path = None if out_dir is None else pathlib.Path(out_dir) / "samples.jsonl"
+        return [PerplexityLogs(), SampleText(data.vocab, prompt, path=path)]
+
+    def evaluate(self, model, data, recipe, *, batch_size) -> dict:
+        loss = float(model.evaluate(*data.test, batch_size=batch_size, verbose=0))
+        return {"eval_loss": loss, "eval_perplexity": math.exp(loss), "eval_bits_per_char": loss / math.log(2),
+                "eval_characters": int(data.test[1].size)}
+
+
+# ---------------------------------------------------------------------- seq2seq
+def pair_lengths(d) -> tuple[int, int]:
+    """Source length and target length (end symbol included) of a seq2seq data config."""
+    if d["task"] == "addition":
+        digits = d.get("digits", 3)
+        return 2 * digits + 1, digits + 2
+    longest = generated.word_pairs().train
+    return max(len(s) for s, _ in longest), max(len(t) for _, t in longest) + 1
+
+
+def load_pairs(d, *, seed) -> generated.PairSplits:
+    if d["task"] == "addition":
+        return generated.addition_problems(
+            digits=d.get("digits", 3), train_size=d.get("train_size", 50000),
+            validation_size=d.get("validation_size", 5000), test_size=d.get("test_size", 5000), seed=seed)
+    if d["task"] == "word_pairs":
+        return generated.word_pairs()
+    raise DataError(f"unknown seq2seq task {d['task']!r}; expected addition or word_pairs")
+
+
+def decode_texts(model, vocab, sources, data_config, *, beam_width=1) -> list[str]:
+    """Translate `sources` (strings) with greedy decoding, or beam search when beam_width > 1."""
+    source_len, target_len = pair_lengths(data_config)
+    reverse = data_config.get("reverse_source", False)
+    rows = []
+    for s in sources:
+        if len(s) > source_len:
+            raise ZooError(f"input {s!r}: expected at most {source_len} characters")
+        rows.append(vocab.encode(s[::-1] if reverse else s, what=f"input {s!r}"))
+    encode, step = seq2seq.inference_functions(model)
+    states = encode(vocab.pad(rows, source_len))
+    kwargs = dict(start_id=vocab.start_id, end_id=vocab.end_id, max_length=target_len)
+    if beam_width <= 1:
+        return [vocab.decode(ids) for ids in generate.greedy_decode(step, states, **kwargs)]
+    return [
+        vocab.decode(generate.beam_search(step, [s[i : i + 1] for s in states], beam_width=beam_width, **kwargs)[0][0])
+        for i in range(len(rows))
+    ]
+
+
+def exact_match(model, vocab, pairs, data_config) -> tuple[float, list[str]]:
+    predictions = decode_texts(model, vocab, [s for s, _ in pairs], data_config)
+    return float(np.mean([p == t for p, (_, t) in zip(predictions, pairs)])), predictions
+
+
+class ExactMatch(keras.callbacks.Callback):
+    """Adds ``val_exact_match`` (greedy decoding of validation sources) and prints examples."""
+
+    def __init__(self, vocab, pairs, data_config, *, examples=3):
+        super().__init__()
+        self.vocab, self.pairs, self.data_config, self.examples = vocab, pairs, data_config, examples
+
+    def on_epoch_end(self, epoch, logs=None):
+        rate, predictions = exact_match(self.model, self.vocab, self.pairs, self.data_config)
+        if logs is not None:
+            logs["val_exact_match"] = rate
+        shown = ", ".join(f"{s} -> {p}" for (s, _), p in zip(self.pairs[: self.examples], predictions))
+        print(f"\nexact match {rate:.4f} on {len(self.pairs)} validation pairs; {shown}")
+
+
+class Seq2Seq:
+    metrics = ("accuracy",)
+
+    def prepare(self, recipe, *, seed, limit, data_dir, batch_size) -> TaskData:
+        d = recipe.data
+        splits = load_pairs(d, seed=seed)
+        vocab = generated.vocabulary_for(splits)
+        source_len, target_len = pair_lengths(d)
+
+        def encode(pairs):
+            return generated.encode_pairs(pairs, vocab, source_len=source_len, target_len=target_len,
+                                          reverse_source=d.get("reverse_source", False))
+
+        train, validation, test = (_limit(p, limit) for p in (splits.train, splits.validation, splits.test))
+        return TaskData(
+            train=encode(train), validation=encode(validation), test=encode(test), vocab=vocab,
+            model_options={"source_vocab_size": len(vocab), "target_vocab_size": len(vocab)},
+            test_pairs=test, validation_pairs=validation[:1000],
+        )
+
+    def callbacks(self, model, data, recipe, out_dir=None):
+        return [ExactMatch(data.vocab, data.validation_pairs, recipe.data)]
+
+    def evaluate(self, model, data, recipe, *, batch_size) -> dict:
+        loss, accuracy = model.evaluate(*data.test, batch_size=batch_size, verbose=0)
+        rate, _ = exact_match(model, data.vocab, data.test_pairs, recipe.data)
+        return {"test_exact_match": rate, "test_loss": float(loss), "test_char_accuracy": float(accuracy),
+                "test_examples": len(data.test_pairs)}
+
+
+TASKS = {"classification": Classification(), "language_model": LanguageModel(), "seq2seq": Seq2Seq()}
