@@ -6,7 +6,8 @@ RECIPE = Recipe(
     name="char_lm_lyrics",
     model="char_lm",
     task="language_model",
-    data={"source": "jaychou_lyrics", "seq_len": 35, "sample_prompt": "分开"},
+    # The tutorial's consecutive sampling: the hidden state carries from batch to batch.
+    data={"source": "jaychou_lyrics", "seq_len": 35, "sampling": "consecutive", "sample_prompt": "分开"},
     model_options={"units": 256, "num_layers": 1, "embedding_dim": 128, "dropout": 0.0},
     epochs=40,
     batch_size=32,

@@ -7,7 +7,6 @@ RECIPE = Recipe(
     model="simple_rnn_classifier",
     task="classification",
     data={"dataset": "fashion_mnist", "source": "idx", "validation_size": 5000},
-    model_options={"dropout": 0.2},
     epochs=30,
     batch_size=100,
     learning_rate=1e-3,

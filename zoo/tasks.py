@@ -35,6 +35,7 @@ class TaskData:
     model_options: dict = dataclasses.field(default_factory=dict)
     test_pairs: list = dataclasses.field(default_factory=list)  # seq2seq: (source, target) strings
     validation_pairs: list = dataclasses.field(default_factory=list)
+    callbacks: list = dataclasses.field(default_factory=list)  # added by Task.training_model
 
 
 def _limit(items, limit):
@@ -44,6 +45,9 @@ def _limit(items, limit):
 # ---------------------------------------------------------------------- classification
 class Classification:
     metrics = ("accuracy",)
+
+    def training_model(self, model, data):
+        return model, data.validation
 
     def prepare(self, recipe, *, seed, limit, data_dir, batch_size) -> TaskData:
         d = recipe.data
@@ -84,6 +88,74 @@ class RandomWindows(keras.utils.PyDataset):
 
     def on_epoch_end(self):
         self.epoch += 1
+
+
+class ConsecutiveWindows(keras.utils.PyDataset):
+    """The tutorial's consecutive sampling: row b of batch i+1 continues row b of batch i.
+
+    The text is cut into `batch_size` parallel streams (from a random offset each epoch).
+    Batch i's initial LSTM states are the final states of batch i-1, computed by
+    `state_model` and detached from the gradient, so the hidden state carries across
+    batches as in the tutorial. Inputs are ``[tokens, h1, c1, ...]``.
+
+    `state_model` holds its own copy of the weights, refreshed at each epoch's start by
+    :class:`SyncStateModel`: the JAX backend keeps the training weights out of the model's
+    variables during an epoch, so a shared-layer model could not be run mid-epoch there.
+    """
+
+    def __init__(self, ids, *, seq_len, batch_size, seed, zero_states):
+        super().__init__()
+        self.ids, self.seq_len, self.batch_size, self.seed = ids, seq_len, batch_size, seed
+        self.zero_states, self.state_model, self.epoch = zero_states, None, 0
+        # Leave room for any offset in [0, seq_len) and the shifted target.
+        self.steps = (len(ids) - seq_len - 1) // (batch_size * seq_len)
+        if self.steps < 1:
+            raise DataError(f"text of {len(ids)} characters is too short for {batch_size} streams of {seq_len}")
+        self._start_epoch()
+
+    def _start_epoch(self):
+        offset = int(np.random.default_rng([self.seed, self.epoch]).integers(0, self.seq_len))
+        length = self.steps * self.seq_len
+        stop = offset + self.batch_size * length
+        self.x = self.ids[offset:stop].reshape(self.batch_size, length)
+        self.y = self.ids[offset + 1 : stop + 1].reshape(self.batch_size, length)
+        self._last = None  # (index, tokens, states) of the batch served last
+
+    def __len__(self):
+        return self.steps
+
+    def _window(self, index):
+        cut = slice(index * self.seq_len, (index + 1) * self.seq_len)
+        return self.x[:, cut], self.y[:, cut]
+
+    def __getitem__(self, index):
+        if index == 0:
+            states = self.zero_states(self.batch_size)
+        elif self._last is not None and self._last[0] == index - 1:
+            _, tokens, states = self._last
+            states = [np.asarray(s) for s in self.state_model.predict_on_batch([tokens, *states])]
+        else:  # served out of order: replay the chain from the epoch's first batch
+            for i in range(index):
+                self[i]
+            return self[index]
+        x, y = self._window(index)
+        self._last = (index, x, states)
+        return (x, *states), y
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self._start_epoch()
+
+
+class SyncStateModel(keras.callbacks.Callback):
+    """Copies the trained weights into a ConsecutiveWindows' state model at each epoch start."""
+
+    def __init__(self, source: keras.Model, copy: keras.Model):
+        super().__init__()
+        self.source, self.copy = source, copy
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.copy.set_weights(self.source.get_weights())
 
 
 class PerplexityLogs(keras.callbacks.Callback):
@@ -134,16 +206,44 @@ class LanguageModel:
         if limit is not None:
             # Keep `limit` windows' worth of each split: a quick run on real text.
             train_ids = train_ids[: limit * seq_len + 1]
-        steps = max(1, (len(train_ids) - 1) // (seq_len * batch_size))
+        sampling = d.get("sampling", "random")
+        if sampling == "random":
+            steps = max(1, (len(train_ids) - 1) // (seq_len * batch_size))
+            train = RandomWindows(train_ids, seq_len=seq_len, batch_size=batch_size, steps_per_epoch=steps, seed=seed)
+        elif sampling == "consecutive":
+            units = self._units(recipe)
+            train = ConsecutiveWindows(train_ids, seq_len=seq_len, batch_size=batch_size, seed=seed,
+                                       zero_states=lambda n: [np.zeros((n, u), "float32") for u in units for _ in "hc"])
+        else:
+            raise ZooError(f"recipe {recipe.name!r}: sampling must be 'random' or 'consecutive', got {sampling!r}")
         val = text.windows(vocab.encode(corpus.validation), seq_len)
         test = text.windows(vocab.encode(corpus.evaluation), seq_len)
         return TaskData(
-            train=RandomWindows(train_ids, seq_len=seq_len, batch_size=batch_size, steps_per_epoch=steps, seed=seed),
+            train=train,
             validation=tuple(_limit(a, limit) for a in val),
             test=tuple(_limit(a, limit) for a in test),
             vocab=vocab,
             model_options={"vocab_size": len(vocab)},
         )
+
+    @staticmethod
+    def _units(recipe):
+        from zoo.registry import get_spec
+
+        config = get_spec(recipe.model).resolve(recipe.preset, **recipe.model_options)
+        return [config["units"]] * config["num_layers"]
+
+    def training_model(self, model, data):
+        """The model `fit` trains: `model` itself, or a state-carrying view of its layers."""
+        if not isinstance(data.train, ConsecutiveWindows):
+            return model, data.validation
+        carry, _ = char_lm.build_carry_models(model)
+        # A separate copy of the layers for the state model (see ConsecutiveWindows).
+        copy = keras.models.clone_model(model)
+        _, data.train.state_model = char_lm.build_carry_models(copy)
+        data.callbacks.append(SyncStateModel(model, copy))
+        x, y = data.validation
+        return carry, ((x, *data.train.zero_states(len(x))), y)
 
     def callbacks(self, model, data, recipe, out_dir=None):
         prompt = recipe.data.get("sample_prompt", "")
@@ -220,6 +320,9 @@ class ExactMatch(keras.callbacks.Callback):
 
 class Seq2Seq:
     metrics = ("accuracy",)
+
+    def training_model(self, model, data):
+        return model, data.validation
 
     def prepare(self, recipe, *, seed, limit, data_dir, batch_size) -> TaskData:
         d = recipe.data

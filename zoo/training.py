@@ -160,16 +160,20 @@ def train(recipe: Recipe, *, out_dir=None, seed: int = 0, limit: int | None = No
     if data.vocab is not None:
         save_vocab(data.vocab, out_dir / "vocab.json")
 
-    callbacks = [*task.callbacks(model, data, recipe, out_dir), *standard_callbacks(recipe, out_dir, state_dir),
-                 *extra_callbacks]
+    # Usually `model` itself; for carried LSTM states, a view sharing its layers.
+    fit_model, validation = task.training_model(model, data)
+    if fit_model is not model:
+        compile_model(fit_model, recipe, task)
+    callbacks = [*data.callbacks, *task.callbacks(model, data, recipe, out_dir),
+                 *standard_callbacks(recipe, out_dir, state_dir), *extra_callbacks]
     fit_data = data.train if isinstance(data.train, keras.utils.PyDataset) else None
     x, y = (fit_data, None) if fit_data is not None else data.train
     started = time.perf_counter()
-    model.fit(
+    fit_model.fit(
         x, y,
         batch_size=None if fit_data is not None else recipe.batch_size,
         epochs=recipe.epochs,
-        validation_data=data.validation,
+        validation_data=validation,
         callbacks=callbacks,
         verbose=verbose,
     )

@@ -67,24 +67,43 @@ def char_lm(*, vocab_size, embedding_dim, units, num_layers, dropout):
     return keras.Model(tokens, logits, name="char_lm")
 
 
+def _run_from_states(model: keras.Model, tokens, states):
+    """Apply `model`'s layers to `tokens` starting from `states`: (logits, new states)."""
+    names = {layer.name for layer in model.layers}
+    x = model.get_layer("token_embedding")(tokens)
+    new_states = []
+    for index, lstm in enumerate(numbered_layers(model, "lstm_"), start=1):
+        x, h, c = lstm(x, initial_state=states[2 * index - 2 : 2 * index])
+        new_states += [h, c]
+        if f"dropout_{index}" in names:
+            x = model.get_layer(f"dropout_{index}")(x)
+    return model.get_layer("logits")(x), new_states
+
+
 def build_step_model(model: keras.Model) -> keras.Model:
     """One-token step of a char_lm model, sharing its layers.
 
     Inputs: ``token`` (batch, 1) int32, then ``state_h_i``, ``state_c_i`` per LSTM layer.
     Outputs: logits (batch, vocab), then the new states in the same order.
     """
-    lstm_layers = numbered_layers(model, "lstm_")
     token = keras.Input(shape=(1,), dtype="int32", name="token")
-    states = state_inputs(lstm_layers)
-    names = {layer.name for layer in model.layers}
-    x = model.get_layer("token_embedding")(token)
-    new_states = []
-    for index, lstm in enumerate(lstm_layers, start=1):
-        x, h, c = lstm(x, initial_state=states[2 * index - 2 : 2 * index])
-        new_states += [h, c]
-        if f"dropout_{index}" in names:
-            x = model.get_layer(f"dropout_{index}")(x)
-    logits = model.get_layer("logits")(x)
+    states = state_inputs(numbered_layers(model, "lstm_"))
+    logits, new_states = _run_from_states(model, token, states)
     vocab_size = model.get_layer("logits").units
     logits = keras.layers.Reshape((vocab_size,), name="next_token_logits")(logits)
     return keras.Model([token, *states], [logits, *new_states], name="char_lm_step")
+
+
+def build_carry_models(model: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """(training model, state model) for windows whose hidden state carries across batches.
+
+    Both share `model`'s layers and take ``[tokens, h1, c1, ...]``: the training model returns
+    the logits of the window, the state model its final states (the next window's start).
+    """
+    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    states = state_inputs(numbered_layers(model, "lstm_"))
+    logits, new_states = _run_from_states(model, tokens, states)
+    return (
+        keras.Model([tokens, *states], logits, name="char_lm_carry"),
+        keras.Model([tokens, *states], new_states, name="char_lm_carry_state"),
+    )
