@@ -7,3 +7,8 @@ class ZooError(Exception):
 
 class DataError(ZooError):
     """Missing, corrupt or unexpected input data; the message names the file and what was expected."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (or its type name), for one-line errors."""
+    return next(iter(str(error).strip().splitlines()), "") or type(error).__name__

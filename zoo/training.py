@@ -23,7 +23,7 @@ import keras
 import numpy as np
 
 from zoo.data import generated, text
-from zoo.errors import ZooError
+from zoo.errors import ZooError, first_line
 from zoo.recipe import Recipe
 from zoo.registry import create_model
 from zoo.tasks import TASKS
@@ -209,7 +209,7 @@ def load_run(run_dir):
     try:
         model = keras.saving.load_model(model_path, safe_mode=True)
     except Exception as error:  # keras raises several types for a bad file
-        raise ZooError(f"{model_path}: cannot load the model ({str(error).splitlines()[0]})") from None
+        raise ZooError(f"{model_path}: cannot load the model ({first_line(error)})") from None
     vocab = load_vocab(run_dir / "vocab.json") if (run_dir / "vocab.json").exists() else None
     return recipe, model, vocab, config
 

@@ -10,7 +10,7 @@ import zlib
 
 import numpy as np
 
-from zoo.errors import DataError
+from zoo.errors import DataError, first_line
 
 DATASETS = ("mnist", "fashion_mnist")
 SOURCES = ("idx", "tfds")
@@ -49,7 +49,7 @@ def read_idx(path) -> np.ndarray:
     except FileNotFoundError:
         raise DataError(f"{path}: no such IDX file") from None
     except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
-        raise DataError(f"{path}: unreadable or corrupt file: {_one_line(err)}") from None
+        raise DataError(f"{path}: unreadable or corrupt file: {first_line(err)}") from None
     if len(data) < 4 or data[:2] != b"\0\0":
         raise DataError(f"{path}: not an IDX file: expected magic bytes 00 00 08 <ndim>, found {data[:4].hex(' ') or 'nothing'}")
     if data[2] != 0x08:
@@ -130,12 +130,7 @@ def _load_tfds(dataset, data_dir):
         train, test = tfds.as_numpy(tfds.load(dataset, split=["train", "test"], data_dir=data_dir,
                                               as_supervised=True, batch_size=-1))
     except Exception as err:  # tfds raises many kinds (download, not prepared, bad dir)
-        raise DataError(f"tensorflow-datasets could not load {dataset} ({type(err).__name__}: {_one_line(err)}); "
+        raise DataError(f"tensorflow-datasets could not load {dataset} ({type(err).__name__}: {first_line(err)}); "
                         f"use --data-source idx with a data dir holding the IDX files, or prepare it with tfds") from None
     # tfds images are (N, 28, 28, 1): drop the channel so each row is one time step.
     return train[0][..., 0], train[1], test[0][..., 0], test[1]
-
-
-def _one_line(err):
-    text = str(err).strip()
-    return text.splitlines()[0] if text else "no details"

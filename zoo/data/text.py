@@ -14,7 +14,7 @@ import zipfile
 
 import numpy as np
 
-from zoo.errors import DataError
+from zoo.errors import DataError, first_line
 
 # The project's checkout keeps the shared corpora beside it (../shared/data); ZOO_DATA_DIR
 # or --data-dir point elsewhere.
@@ -122,6 +122,8 @@ def _lyrics(archive: pathlib.Path) -> str:
             data = zf.read("jaychou_lyrics.txt")
     except FileNotFoundError:
         raise DataError(f"{archive}: lyrics archive not found (set --data-dir or ZOO_DATA_DIR)") from None
+    except OSError as error:
+        raise DataError(f"{archive}: cannot read lyrics archive ({error.strerror or first_line(error)})") from None
     except (zipfile.BadZipFile, KeyError) as error:
         raise DataError(f"{archive}: expected a zip holding jaychou_lyrics.txt ({error})") from None
     # As in the tutorial: line breaks become spaces, so the model writes one long line.
@@ -142,7 +144,7 @@ def _tiny_shakespeare(manual_dir: pathlib.Path, tfds_data_dir) -> TextCorpus:
             download_and_prepare_kwargs={"download_config": config},
         )
     except Exception as error:  # tfds raises many types; the user needs one line.
-        raise DataError(f"tfds could not build tiny_shakespeare from {manual_dir}: {str(error).splitlines()[0]}") from None
+        raise DataError(f"tfds could not build tiny_shakespeare from {manual_dir}: {first_line(error)}") from None
     text = {name: tfds.as_numpy(split["text"])[0].decode("utf-8") for name, split in splits.items()}
     return TextCorpus(train=text["train"], validation=text["validation"], test=text["test"])
 

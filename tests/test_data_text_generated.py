@@ -1,0 +1,483 @@
+"""Text corpora (zoo.data.text) and generated seq2seq tasks (zoo.data.generated).
+
+Pure data code: no keras import. The tiny_shakespeare test imports tensorflow_datasets
+(a few seconds); everything else is numpy and the standard library.
+"""
+
+import pathlib
+import zipfile
+
+import numpy as np
+import pytest
+
+from zoo.data import generated, text
+from zoo.errors import DataError, ZooError
+
+SHARED = text.shared_data_dir()
+LYRICS_ARCHIVE = pathlib.Path("/work/shared/data/jaychou_lyrics/jaychou_lyrics.txt.zip")
+SHAKESPEARE_INPUT = pathlib.Path("/work/shared/data/tiny_shakespeare/input.txt")
+
+
+def one_line_error(excinfo, *needles):
+    """The DataError's message is one line and names every needle."""
+    message = str(excinfo.value)
+    assert isinstance(excinfo.value, ZooError)
+    assert "\n" not in message and "\r" not in message, message
+    for needle in needles:
+        assert str(needle) in message, (needle, message)
+    return message
+
+
+# ---------------------------------------------------------------------------------------------
+# text.Vocabulary
+
+
+def test_vocabulary_from_text_is_sorted_unique_characters():
+    vocab = text.Vocabulary.from_text("hello world")
+    assert vocab.chars == [" ", "d", "e", "h", "l", "o", "r", "w"]
+    assert len(vocab) == 8
+    assert vocab == text.Vocabulary(sorted(set("world hello")))
+    assert vocab != text.Vocabulary("dehlorw ")
+
+
+def test_vocabulary_round_trip_including_non_ascii():
+    sample = "想要有直升机 fly!"
+    vocab = text.Vocabulary.from_text(sample)
+    ids = vocab.encode(sample)
+    assert ids.dtype == np.int32
+    assert ids.shape == (len(sample),)
+    assert ids.min() >= 0 and ids.max() < len(vocab)
+    assert vocab.decode(ids) == sample
+    assert vocab.decode(list(ids)) == sample
+    assert vocab.decode([]) == ""
+    assert vocab.encode("").shape == (0,)
+
+
+def test_vocabulary_unknown_character_is_one_line_data_error():
+    vocab = text.Vocabulary.from_text("abc")
+    with pytest.raises(DataError) as excinfo:
+        vocab.encode("abz", what="prompt")
+    one_line_error(excinfo, "'z'", "prompt", "3 characters")
+    # A newline outside the vocabulary is shown escaped, keeping the message on one line.
+    with pytest.raises(DataError) as excinfo:
+        vocab.encode("a\nb")
+    one_line_error(excinfo, repr("\n"))
+
+
+def test_vocabulary_rejects_duplicate_characters():
+    with pytest.raises(DataError) as excinfo:
+        text.Vocabulary(["a", "b", "a"])
+    one_line_error(excinfo, "distinct")
+
+
+# ---------------------------------------------------------------------------------------------
+# text.read_text_file / load_text("file")
+
+
+def test_read_text_file_missing(tmp_path):
+    missing = tmp_path / "nope.txt"
+    with pytest.raises(DataError) as excinfo:
+        text.read_text_file(missing)
+    one_line_error(excinfo, missing)
+    with pytest.raises(DataError) as excinfo:
+        text.load_text("file", path=missing)
+    one_line_error(excinfo, missing)
+
+
+@pytest.mark.parametrize("content", [b"", b"  \n\t \r\n"], ids=["empty", "whitespace"])
+def test_read_text_file_empty(tmp_path, content):
+    path = tmp_path / "empty.txt"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as excinfo:
+        text.load_text("file", path=path)
+    one_line_error(excinfo, path, "non-empty")
+
+
+def test_read_text_file_not_utf8(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("café au lait".encode("latin-1"))
+    with pytest.raises(DataError) as excinfo:
+        text.read_text_file(path)
+    one_line_error(excinfo, path, "UTF-8", "0xe9", "offset 3")
+    with pytest.raises(DataError) as excinfo:
+        text.load_text("file", path=str(path))
+    one_line_error(excinfo, path)
+
+
+def test_read_text_file_directory(tmp_path):
+    with pytest.raises(DataError) as excinfo:
+        text.read_text_file(tmp_path)
+    one_line_error(excinfo, tmp_path)
+
+
+def test_load_text_file_needs_path():
+    with pytest.raises(DataError) as excinfo:
+        text.load_text("file")
+    one_line_error(excinfo, "path")
+
+
+def test_load_text_file_tail_split(tmp_path):
+    body = "".join(chr(ord("a") + i % 26) for i in range(1000)) + "\n"
+    path = tmp_path / "good.txt"
+    path.write_text(body, encoding="utf-8")
+    assert text.read_text_file(path) == body
+    corpus = text.load_text("file", path=path)
+    assert len(corpus.train) == 900  # int(1001 * 0.9)
+    assert len(corpus.validation) == 101
+    assert corpus.train + corpus.validation == body  # a tail cut, order kept
+    assert corpus.test is None
+    assert corpus.evaluation is corpus.validation
+
+
+def test_hold_out_fraction_and_too_short():
+    corpus = text.hold_out("x" * 100 + "y" * 100, fraction=0.5)
+    assert corpus.train == "x" * 100 and corpus.validation == "y" * 100
+    with pytest.raises(DataError) as excinfo:
+        text.hold_out("abc")
+    one_line_error(excinfo, "3 characters")
+
+
+# ---------------------------------------------------------------------------------------------
+# load_text("jaychou_lyrics")
+
+
+def test_shared_data_dir_default_and_overrides(monkeypatch, tmp_path):
+    monkeypatch.delenv("ZOO_DATA_DIR", raising=False)
+    default = text.shared_data_dir()
+    # The package lives at <work>/main/zoo/data/text.py; the corpora at <work>/shared/data.
+    package_root = pathlib.Path(text.__file__).resolve().parents[2]
+    assert default == package_root.parent / "shared" / "data"
+    monkeypatch.setenv("ZOO_DATA_DIR", str(tmp_path / "env"))
+    assert text.shared_data_dir() == tmp_path / "env"
+    assert text.shared_data_dir(tmp_path / "arg") == tmp_path / "arg"
+
+
+@pytest.mark.skipif(not LYRICS_ARCHIVE.is_file(), reason=f"real lyrics archive absent: {LYRICS_ARCHIVE}")
+def test_jaychou_lyrics_real_archive(monkeypatch):
+    monkeypatch.delenv("ZOO_DATA_DIR", raising=False)
+    for corpus in (text.load_text("jaychou_lyrics"),
+                   text.load_text("jaychou_lyrics", data_dir=LYRICS_ARCHIVE.parent.parent)):
+        total = len(corpus.train) + len(corpus.validation)
+        assert total == 63282
+        assert len(corpus.train) == int(63282 * 0.9)
+        assert len(corpus.validation) == 63282 - int(63282 * 0.9)
+        assert abs(len(corpus.validation) / total - 0.1) < 1e-3
+        assert corpus.test is None and corpus.evaluation is corpus.validation
+        for split in (corpus.train, corpus.validation):
+            assert "\n" not in split and "\r" not in split
+        assert corpus.train.startswith("想要有直升机")
+
+
+def _lyrics_dir(tmp_path):
+    folder = tmp_path / "jaychou_lyrics"
+    folder.mkdir()
+    return folder / "jaychou_lyrics.txt.zip"
+
+
+def test_jaychou_lyrics_small_archive_replaces_newlines(tmp_path):
+    archive = _lyrics_dir(tmp_path)
+    lyrics = ("第一行\n" * 20 + "second line\r\n" * 20)
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("jaychou_lyrics.txt", lyrics.encode("utf-8"))
+    corpus = text.load_text("jaychou_lyrics", data_dir=tmp_path)
+    joined = corpus.train + corpus.validation
+    assert len(joined) == len(lyrics)
+    assert joined == lyrics.replace("\n", " ").replace("\r", " ")
+
+
+def test_jaychou_lyrics_zip_without_member(tmp_path):
+    archive = _lyrics_dir(tmp_path)
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("other.txt", "not the lyrics")
+    with pytest.raises(DataError) as excinfo:
+        text.load_text("jaychou_lyrics", data_dir=tmp_path)
+    one_line_error(excinfo, archive, "jaychou_lyrics.txt")
+
+
+def test_jaychou_lyrics_not_a_zip(tmp_path):
+    archive = _lyrics_dir(tmp_path)
+    archive.write_text("plain text, not a zip archive\n" * 10)
+    with pytest.raises(DataError) as excinfo:
+        text.load_text("jaychou_lyrics", data_dir=tmp_path)
+    one_line_error(excinfo, archive, "zip")
+
+
+def test_jaychou_lyrics_missing_dir(tmp_path):
+    missing = tmp_path / "no_such_dir"
+    with pytest.raises(DataError) as excinfo:
+        text.load_text("jaychou_lyrics", data_dir=missing)
+    one_line_error(excinfo, missing / "jaychou_lyrics" / "jaychou_lyrics.txt.zip", "not found")
+
+
+def test_jaychou_lyrics_member_not_utf8(tmp_path):
+    archive = _lyrics_dir(tmp_path)
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("jaychou_lyrics.txt", "naïve".encode("latin-1") * 10)
+    with pytest.raises(DataError) as excinfo:
+        text.load_text("jaychou_lyrics", data_dir=tmp_path)
+    one_line_error(excinfo, archive, "UTF-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# load_text("tiny_shakespeare") and unknown sources
+
+
+@pytest.mark.skipif(not SHAKESPEARE_INPUT.is_file(), reason=f"tiny_shakespeare input absent: {SHAKESPEARE_INPUT}")
+def test_tiny_shakespeare_through_tfds(monkeypatch):
+    monkeypatch.delenv("ZOO_DATA_DIR", raising=False)
+    corpus = text.load_text("tiny_shakespeare", data_dir=SHAKESPEARE_INPUT.parent.parent)
+    assert len(corpus.train) == 1003854
+    assert len(corpus.validation) == 55770
+    assert len(corpus.test) == 55770
+    assert corpus.evaluation is corpus.test
+    assert corpus.train.startswith("First Citizen:")
+    # tfds's splits are consecutive pieces of the one file.
+    original = SHAKESPEARE_INPUT.read_text(encoding="utf-8")
+    assert len(corpus.train) + len(corpus.validation) + len(corpus.test) == len(original)
+
+
+def test_tiny_shakespeare_missing_input(tmp_path):
+    with pytest.raises(DataError) as excinfo:
+        text.load_text("tiny_shakespeare", data_dir=tmp_path)
+    one_line_error(excinfo, tmp_path / "tiny_shakespeare" / "input.txt", "not found")
+
+
+@pytest.mark.parametrize("error", [
+    ValueError("manual file has the wrong checksum\nsecond line of detail\nthird"),
+    AssertionError(),  # an exception without a message must still give one line
+], ids=["multi_line", "empty_message"])
+def test_tiny_shakespeare_tfds_failure_is_one_line(tmp_path, monkeypatch, error):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    manual_dir = tmp_path / "tiny_shakespeare"
+    manual_dir.mkdir()
+    (manual_dir / "input.txt").write_text("To be, or not to be\n")
+
+    def failing_load(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(tfds, "load", failing_load)
+    with pytest.raises(DataError) as excinfo:
+        text.load_text("tiny_shakespeare", data_dir=tmp_path)
+    message = one_line_error(excinfo, manual_dir, "tiny_shakespeare")
+    if str(error):
+        assert "wrong checksum" in message and "second line" not in message
+
+
+def test_unknown_text_source_lists_sources():
+    with pytest.raises(DataError) as excinfo:
+        text.load_text("war_and_peace")
+    one_line_error(excinfo, "'war_and_peace'", *text.TEXT_SOURCES)
+
+
+# ---------------------------------------------------------------------------------------------
+# text.windows / text.random_windows
+
+
+def test_windows_shapes_and_shift():
+    ids = np.arange(23, dtype=np.int32)
+    x, y = text.windows(ids, 5)
+    assert x.shape == y.shape == (4, 5)  # (23 - 1) // 5
+    np.testing.assert_array_equal(x.ravel(), ids[:20])
+    np.testing.assert_array_equal(y.ravel(), ids[1:21])
+    np.testing.assert_array_equal(y[:, :-1], x[:, 1:])
+    np.testing.assert_array_equal(y[:, -1], x[:, -1] + 1)
+    # Exactly one window needs seq_len + 1 characters.
+    x, y = text.windows(ids[:6], 5)
+    assert x.shape == (1, 5)
+    np.testing.assert_array_equal(y[0], ids[1:6])
+
+
+def test_windows_too_short():
+    with pytest.raises(DataError) as excinfo:
+        text.windows(np.arange(5), 5)
+    one_line_error(excinfo, "5 characters", "6")
+
+
+def test_random_windows_targets_are_next_characters():
+    ids = np.arange(100, dtype=np.int32) * 3
+    x, y = text.random_windows(ids, 7, 50, np.random.default_rng(0))
+    assert x.shape == y.shape == (50, 7)
+    assert x.dtype == ids.dtype
+    # ids are an arithmetic progression: consecutive within a window, y = next character.
+    np.testing.assert_array_equal(np.diff(x, axis=1), 3)
+    np.testing.assert_array_equal(y, x + 3)
+    assert y.max() <= ids[-1]
+
+
+def test_random_windows_deterministic_for_seed():
+    ids = np.random.default_rng(5).integers(0, 40, size=300).astype(np.int32)
+    a = text.random_windows(ids, 10, 20, np.random.default_rng(42))
+    b = text.random_windows(ids, 10, 20, np.random.default_rng(42))
+    c = text.random_windows(ids, 10, 20, np.random.default_rng(43))
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], c[0])
+    # Each window is a slice of ids and its target the slice one further on.
+    for xw, yw in zip(*a):
+        starts = [s for s in range(len(ids) - 10) if np.array_equal(ids[s:s + 10], xw)]
+        assert any(np.array_equal(ids[s + 1:s + 11], yw) for s in starts)
+
+
+def test_random_windows_edge_and_too_short():
+    ids = np.arange(6)
+    x, y = text.random_windows(ids, 5, 3, np.random.default_rng(0))
+    np.testing.assert_array_equal(x, np.tile(ids[:5], (3, 1)))
+    np.testing.assert_array_equal(y, np.tile(ids[1:], (3, 1)))
+    with pytest.raises(DataError) as excinfo:
+        text.random_windows(np.arange(5), 5, 3, np.random.default_rng(0))
+    one_line_error(excinfo, "5 characters")
+
+
+# ---------------------------------------------------------------------------------------------
+# generated.addition_problems
+
+
+def _check_problem(source, target, digits):
+    a, b = source.split("+")
+    assert a.isdigit() and b.isdigit()
+    assert str(int(a)) == a and str(int(b)) == b  # no leading zeros
+    assert int(a) < 10**digits and int(b) < 10**digits
+    assert target == str(int(a) + int(b))
+
+
+def test_addition_problems_sizes_and_correctness():
+    splits = generated.addition_problems(digits=3, train_size=2000, validation_size=300, test_size=200, seed=1)
+    assert (len(splits.train), len(splits.validation), len(splits.test)) == (2000, 300, 200)
+    for split in (splits.train, splits.validation, splits.test):
+        for source, target in split:
+            assert isinstance(source, str) and isinstance(target, str)
+            _check_problem(source, target, 3)
+    train = {s for s, _ in splits.train}
+    validation = {s for s, _ in splits.validation}
+    test = {s for s, _ in splits.test}
+    assert len(train) == 2000 and len(validation) == 300 and len(test) == 200
+    assert not train & validation and not train & test and not validation & test
+
+
+def test_addition_problems_seeded():
+    a = generated.addition_problems(digits=2, train_size=50, validation_size=10, test_size=10, seed=7)
+    b = generated.addition_problems(digits=2, train_size=50, validation_size=10, test_size=10, seed=7)
+    c = generated.addition_problems(digits=2, train_size=50, validation_size=10, test_size=10, seed=8)
+    assert a == b
+    assert a.train != c.train
+
+
+def test_addition_problems_one_digit_exhaustive():
+    splits = generated.addition_problems(digits=1, train_size=80, validation_size=10, test_size=10, seed=0)
+    everything = splits.train + splits.validation + splits.test
+    for source, target in everything:
+        _check_problem(source, target, 1)
+    assert {s for s, _ in everything} == {f"{a}+{b}" for a in range(10) for b in range(10)}
+
+
+def test_addition_problems_too_many_and_bad_digits():
+    with pytest.raises(DataError) as excinfo:
+        generated.addition_problems(digits=1, train_size=90, validation_size=10, test_size=1)
+    one_line_error(excinfo, "100", "101")
+    with pytest.raises(DataError) as excinfo:
+        generated.addition_problems(digits=0, train_size=1, validation_size=1, test_size=1)
+    one_line_error(excinfo, "digits")
+
+
+# ---------------------------------------------------------------------------------------------
+# generated.Seq2SeqVocabulary
+
+
+def test_seq2seq_vocabulary_special_ids():
+    vocab = generated.Seq2SeqVocabulary("0123456789+")
+    assert (vocab.pad_id, vocab.start_id, vocab.end_id) == (0, 1, 2)
+    assert vocab.chars[:3] == [generated.PAD, generated.START, generated.END] == ["?", "S", "E"]
+    assert len(vocab) == 3 + 11
+    # Special symbols among the task's characters are not added twice.
+    assert generated.Seq2SeqVocabulary("aSb?E").chars == ["?", "S", "E", "a", "b"]
+
+
+def test_seq2seq_vocabulary_encode_decode():
+    vocab = generated.Seq2SeqVocabulary("0123456789+")
+    ids = vocab.encode("12+345")
+    assert all(i > vocab.end_id for i in ids)
+    assert vocab.decode(ids) == "12+345"
+    # Decoding skips pads and starts and stops at the first end symbol.
+    noisy = [vocab.start_id, *vocab.encode("42"), vocab.pad_id, *vocab.encode("7"),
+             vocab.end_id, *vocab.encode("99"), vocab.end_id]
+    assert vocab.decode(noisy) == "427"
+    assert vocab.decode(np.array([vocab.end_id, *vocab.encode("1")])) == ""
+    assert vocab.decode(np.array(vocab.encode("305"), dtype=np.int64)) == "305"
+
+
+@pytest.mark.parametrize("bad", ["x", "?", "S", "E"])
+def test_seq2seq_vocabulary_rejects_unknown_and_special(bad):
+    vocab = generated.Seq2SeqVocabulary("0123456789+")
+    with pytest.raises(DataError) as excinfo:
+        vocab.encode("1" + bad, what="source")
+    one_line_error(excinfo, repr(bad), "source")
+
+
+# ---------------------------------------------------------------------------------------------
+# generated.encode_pairs / word_pairs
+
+
+@pytest.mark.parametrize("reverse_source", [False, True])
+def test_encode_pairs_teacher_forcing(reverse_source):
+    pairs = [("12+345", "357"), ("9+9", "18")]
+    vocab = generated.vocabulary_for(generated.PairSplits(pairs, [], []))
+    (sources, decoder_in), decoder_out = generated.encode_pairs(
+        pairs, vocab, source_len=7, target_len=5, reverse_source=reverse_source)
+    assert sources.shape == (2, 7) and decoder_in.shape == (2, 5) and decoder_out.shape == (2, 5)
+    assert sources.dtype == decoder_in.dtype == decoder_out.dtype == np.int32
+    for row, (source, target) in enumerate(pairs):
+        expected_source = source[::-1] if reverse_source else source
+        n = len(expected_source)
+        assert vocab.decode(sources[row]) == expected_source
+        assert list(sources[row, n:]) == [vocab.pad_id] * (7 - n)
+        # Decoder input: start, then the target; i.e. the decoder target shifted right.
+        assert decoder_in[row, 0] == vocab.start_id
+        np.testing.assert_array_equal(decoder_in[row, 1:len(target) + 1], decoder_out[row, :len(target)])
+        assert vocab.decode(decoder_in[row]) == target
+        # Decoder target: the target, the end symbol, then pads.
+        assert vocab.decode(decoder_out[row]) == target
+        assert decoder_out[row, len(target)] == vocab.end_id
+        assert list(decoder_out[row, len(target) + 1:]) == [vocab.pad_id] * (5 - len(target) - 1)
+        assert list(decoder_in[row, len(target) + 1:]) == [vocab.pad_id] * (5 - len(target) - 1)
+
+
+def test_encode_pairs_reverse_differs():
+    pairs = [("12+3", "15")]
+    vocab = generated.vocabulary_for(generated.PairSplits(pairs, [], []))
+    (plain, _), _ = generated.encode_pairs(pairs, vocab, source_len=4, target_len=3)
+    (rev, _), _ = generated.encode_pairs(pairs, vocab, source_len=4, target_len=3, reverse_source=True)
+    np.testing.assert_array_equal(rev[0], plain[0][::-1])
+
+
+def test_encode_pairs_too_long():
+    pairs = [("123+456", "579")]
+    vocab = generated.vocabulary_for(generated.PairSplits(pairs, [], []))
+    # Exactly fitting: source 7, target 3 + end = 4.
+    generated.encode_pairs(pairs, vocab, source_len=7, target_len=4)
+    with pytest.raises(DataError) as excinfo:
+        generated.encode_pairs(pairs, vocab, source_len=6, target_len=4)
+    one_line_error(excinfo, "'123+456'", "'579'")
+    with pytest.raises(DataError) as excinfo:
+        generated.encode_pairs(pairs, vocab, source_len=7, target_len=3)  # no room for the end
+    one_line_error(excinfo, "'123+456'")
+
+
+def test_encode_pairs_unknown_character():
+    vocab = generated.Seq2SeqVocabulary("0123456789+")
+    with pytest.raises(DataError) as excinfo:
+        generated.encode_pairs([("1-2", "-1")], vocab, source_len=5, target_len=4)
+    one_line_error(excinfo, "'-'", "source")
+
+
+def test_word_pairs_every_split():
+    splits = generated.word_pairs()
+    expected = [("man", "women"), ("black", "white"), ("king", "queen"),
+                ("girl", "boy"), ("up", "down"), ("high", "low")]
+    assert splits.train == splits.validation == splits.test == expected
+    # Each split is its own list: mutating one leaves the others and WORD_PAIRS alone.
+    splits.train.append(("x", "y"))
+    assert len(splits.validation) == 6 and len(generated.WORD_PAIRS) == 6
+    vocab = generated.vocabulary_for(splits)
+    (sources, decoder_in), decoder_out = generated.encode_pairs(expected, vocab, source_len=5, target_len=6)
+    assert [vocab.decode(row) for row in sources] == [s for s, _ in expected]
+    assert [vocab.decode(row) for row in decoder_out] == [t for _, t in expected]
