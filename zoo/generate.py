@@ -172,3 +172,38 @@ def beam_search(step, states, *, start_id, end_id, max_length, beam_width,
               for ids, score, length in finished]
     ranked.sort(key=lambda item: item[1], reverse=True)
     return ranked[:beam_width]
+
+
+# ---------------------------------------------------------------------- text in, text out
+# Shared by the Keras models (zoo.tasks) and the exported artifacts (zoo.runtime): the
+# vocabulary objects only need encode(text, what=...) and decode(ids).
+def continue_text(step: StepFn, states, vocab, prompt: str, length: int, *, temperature=1.0, top_k=None,
+                  top_p=None, seed=None) -> str:
+    """`length` characters continuing `prompt`, one step per character."""
+    if not prompt:
+        raise ValueError("prompt: expected at least one character")
+    ids = generate(step, states, [int(i) for i in vocab.encode(prompt, what="prompt")], length,
+                   temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+    return vocab.decode(ids)
+
+
+def translate(encode, step: StepFn, vocab, sources, *, source_len: int, target_len: int,
+              reverse_source: bool = False, beam_width: int = 1) -> list[str]:
+    """Decode each source string: greedy for the batch, or beam search per source.
+
+    `encode(source_ids (batch, source_len)) -> states` runs the encoder; sources are padded
+    to `source_len` (and reversed first when the model was trained on reversed sources).
+    """
+    rows = []
+    for source in sources:
+        if len(source) > source_len:
+            raise ValueError(f"input {source!r}: expected at most {source_len} characters")
+        rows.append(vocab.encode(source[::-1] if reverse_source else source, what=f"input {source!r}"))
+    states = encode(vocab.pad(rows, source_len))
+    kwargs = dict(start_id=vocab.start_id, end_id=vocab.end_id, max_length=target_len)
+    if beam_width <= 1:
+        return [vocab.decode(ids) for ids in greedy_decode(step, states, **kwargs)]
+    return [
+        vocab.decode(beam_search(step, [s[i : i + 1] for s in states], beam_width=beam_width, **kwargs)[0][0])
+        for i in range(len(rows))
+    ]

@@ -186,12 +186,17 @@ class SampleText(keras.callbacks.Callback):
 
 def sample_text(model, vocab, prompt, *, length, temperature=1.0, top_k=None, top_p=None, seed=None) -> str:
     """Continue `prompt` by `length` characters, one step per character through the step model."""
-    if not prompt:
-        raise ZooError("prompt: expected at least one character")
     step, initial_states = char_lm.step_function(model)
-    ids = generate.generate(step, initial_states(1), list(vocab.encode(prompt, what="prompt")), length,
-                            temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
-    return vocab.decode(ids)
+    return _user_error(generate.continue_text, step, initial_states(1), vocab, prompt, length,
+                       temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+
+
+def _user_error(function, *args, **kwargs):
+    # generate.py raises ValueError for bad user input (it imports nothing of the zoo).
+    try:
+        return function(*args, **kwargs)
+    except ValueError as error:
+        raise ZooError(str(error)) from None
 
 
 class LanguageModel:
@@ -278,24 +283,18 @@ def load_pairs(d, *, seed) -> generated.PairSplits:
     raise DataError(f"unknown seq2seq task {d['task']!r}; expected addition or word_pairs")
 
 
+def decoding_options(data_config) -> dict:
+    """What decoding needs to know of a seq2seq data config (also stored in export manifests)."""
+    source_len, target_len = pair_lengths(data_config)
+    return {"source_len": source_len, "target_len": target_len,
+            "reverse_source": bool(data_config.get("reverse_source", False))}
+
+
 def decode_texts(model, vocab, sources, data_config, *, beam_width=1) -> list[str]:
     """Translate `sources` (strings) with greedy decoding, or beam search when beam_width > 1."""
-    source_len, target_len = pair_lengths(data_config)
-    reverse = data_config.get("reverse_source", False)
-    rows = []
-    for s in sources:
-        if len(s) > source_len:
-            raise ZooError(f"input {s!r}: expected at most {source_len} characters")
-        rows.append(vocab.encode(s[::-1] if reverse else s, what=f"input {s!r}"))
     encode, step = seq2seq.inference_functions(model)
-    states = encode(vocab.pad(rows, source_len))
-    kwargs = dict(start_id=vocab.start_id, end_id=vocab.end_id, max_length=target_len)
-    if beam_width <= 1:
-        return [vocab.decode(ids) for ids in generate.greedy_decode(step, states, **kwargs)]
-    return [
-        vocab.decode(generate.beam_search(step, [s[i : i + 1] for s in states], beam_width=beam_width, **kwargs)[0][0])
-        for i in range(len(rows))
-    ]
+    return _user_error(generate.translate, encode, step, vocab, list(sources), beam_width=beam_width,
+                       **decoding_options(data_config))
 
 
 def exact_match(model, vocab, pairs, data_config) -> tuple[float, list[str]]:
