@@ -20,7 +20,7 @@ def use_backend(name: str) -> str:
     """
     if name not in BACKENDS:
         raise BackendError(f"backend {name!r} is not one of {', '.join(BACKENDS)}")
-    if "keras" in sys.modules:
+    if sys.modules.get("keras") is not None:
         current = sys.modules["keras"].backend.backend()
         if current != name:
             raise BackendError(
@@ -34,6 +34,6 @@ def use_backend(name: str) -> str:
 
 def current_backend() -> str:
     """The backend keras uses or will use in this process."""
-    if "keras" in sys.modules:
+    if sys.modules.get("keras") is not None:
         return sys.modules["keras"].backend.backend()
     return os.environ.get("KERAS_BACKEND", "tensorflow")

@@ -8,7 +8,7 @@ import sys
 import click
 
 from zoo.backend import BACKENDS, current_backend, use_backend
-from zoo.errors import ZooError
+from zoo.errors import ReportedError, ZooError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -134,6 +134,85 @@ def decode_command(run_dir, texts, beam):
         click.echo(f"{source}\t{target}")
 
 
+@cli.command("export")
+@click.argument("run_dir", type=click.Path())
+@click.option("--format", "formats", default="keras,savedmodel,onnx", show_default=True,
+              help="Comma-separated formats.")
+@click.option("--out", type=click.Path(file_okay=False), help="Export folder [default: RUN_DIR/export].")
+@click.option("--data-dir", type=click.Path(), envvar="ZOO_DATA_DIR", help="Where local data lives.")
+def export_command(run_dir, formats, out, data_dir):
+    """Export a run as .keras, SavedModel and ONNX, verified against the Keras model."""
+    from zoo.export import export_run, parse_formats
+
+    export_run(run_dir, formats=parse_formats(formats), out=out, data_dir=data_dir)
+
+
+_ENGINE = click.option("--engine", type=click.Choice(["onnx", "savedmodel"]), default="onnx", show_default=True,
+                       help="onnxruntime, or TensorFlow's SavedModel loader.")
+
+
+@cli.command("predict")
+@click.argument("export_dir", metavar="EXPORT", type=click.Path())
+@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_ENGINE
+def predict_command(export_dir, inputs, as_json, engine):
+    """Classify images: a .npy array, an IDX file, or 28x28 grayscale PNGs."""
+    from zoo.runtime import ExportedModel, load_images
+
+    model = ExportedModel(export_dir, engine)
+    ids, probabilities = model.classify(load_images(inputs))
+    if as_json:
+        _echo_json({"predictions": [{"class": int(i), "probabilities": [round(float(p), 6) for p in row]}
+                                    for i, row in zip(ids, probabilities)]})
+        return
+    for index, (i, row) in enumerate(zip(ids, probabilities)):
+        click.echo(f"{index}\tclass {int(i)}\tprobability {float(row[i]):.4f}")
+
+
+@cli.command("generate")
+@click.argument("export_dir", metavar="EXPORT", type=click.Path())
+@click.option("--prompt", required=True, help="Text to continue.")
+@click.option("--length", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--temperature", type=click.FloatRange(min=0), default=1.0, show_default=True, help="0 = greedy.")
+@click.option("--top-k", type=click.IntRange(min=1))
+@click.option("--top-p", type=click.FloatRange(min=0, max=1, min_open=True))
+@click.option("--seed", type=int)
+@_ENGINE
+def generate_command(export_dir, prompt, length, temperature, top_k, top_p, seed, engine):
+    """Continue PROMPT with an exported char_lm, one step per character."""
+    from zoo.runtime import ExportedModel
+
+    model = ExportedModel(export_dir, engine)
+    click.echo(prompt + model.generate_text(prompt, length, temperature=temperature, top_k=top_k, top_p=top_p,
+                                            seed=seed))
+
+
+@cli.command("translate")
+@click.argument("export_dir", metavar="EXPORT", type=click.Path())
+@click.argument("texts", nargs=-1, required=True)
+@click.option("--beam", type=click.IntRange(min=1), default=1, show_default=True, help="Beam width (1 = greedy).")
+@_ENGINE
+def translate_command(export_dir, texts, beam, engine):
+    """Translate TEXTS with an exported seq2seq model (greedy, or beam search)."""
+    from zoo.runtime import ExportedModel
+
+    for source, target in zip(texts, ExportedModel(export_dir, engine).translate(texts, beam_width=beam)):
+        click.echo(f"{source}\t{target}")
+
+
+def run_export_worker(worker, args) -> None:
+    """Entry of the export subprocess: one-line errors and exit code 2, as in `main`."""
+    try:
+        worker(*args)
+    except ZooError as error:
+        click.echo(f"zoo: error: {error}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("zoo: interrupted", err=True)
+        sys.exit(130)
+
+
 def run_recipe_script(name: str) -> None:
     """What ``python recipes/NAME.py [train options]`` runs: ``zoo train NAME [options]``."""
     sys.exit(main(["train", name, *sys.argv[1:]]))
@@ -148,6 +227,8 @@ def main(argv=None) -> int:
         return 130
     except click.ClickException as error:
         error.show()
+        return error.exit_code
+    except ReportedError as error:
         return error.exit_code
     except ZooError as error:
         click.echo(f"zoo: error: {error}", err=True)

@@ -5,6 +5,14 @@ class ZooError(Exception):
     """A problem with the user's input (a name, a file, an option), not a bug."""
 
 
+class ReportedError(ZooError):
+    """A failure a subprocess already reported on stderr; exit with its code, print nothing."""
+
+    def __init__(self, exit_code: int):
+        super().__init__(f"subprocess exited with {exit_code}")
+        self.exit_code = exit_code
+
+
 class DataError(ZooError):
     """Missing, corrupt or unexpected input data; the message names the file and what was expected."""
 

@@ -1,0 +1,232 @@
+"""Loading exported models for inference, without keras or the training code.
+
+An export folder (written by ``zoo export``) holds ``manifest.json`` and the artifacts in
+``onnx/``, ``savedmodel/`` and ``keras/``. :class:`ExportedModel` runs them with
+onnxruntime (default) or TensorFlow's SavedModel loader, checking the sha256 of every file
+it reads against the manifest first. This module imports neither keras nor tensorflow
+(unless the SavedModel engine is asked for), nor the training code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pathlib
+
+import numpy as np
+
+from zoo import generate
+from zoo.data.generated import Seq2SeqVocabulary
+from zoo.data.text import Vocabulary
+from zoo.errors import ZooError, first_line
+
+ENGINES = ("onnx", "savedmodel")
+MANIFEST = "manifest.json"
+
+
+class ExportError(ZooError):
+    """A folder that is not a valid, untampered export, or inputs it cannot take."""
+
+
+def sha256_file(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def artifact_path(artifact: str, fmt: str) -> str:
+    """Where an artifact of a format lives inside an export folder (a file or a folder)."""
+    return {"onnx": f"onnx/{artifact}.onnx", "savedmodel": f"savedmodel/{artifact}",
+            "keras": f"keras/{artifact}.keras"}[fmt]
+
+
+def _engine_format(engine: str) -> str:
+    if engine not in ENGINES:
+        raise ExportError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
+    return engine
+
+
+class ExportedModel:
+    """An export folder, ready to run its artifacts (``model``, ``step``, ``encoder``, ...)."""
+
+    def __init__(self, folder, engine: str = "onnx"):
+        self.folder = pathlib.Path(folder)
+        self.engine = _engine_format(engine)
+        manifest_path = self.folder / MANIFEST
+        try:
+            self.manifest = json.loads(manifest_path.read_text("utf-8"))
+            self.task = self.manifest["task"]
+            self.artifacts = self.manifest["artifacts"]
+            self.files = self.manifest["files"]
+        except FileNotFoundError:
+            raise ExportError(f"{self.folder}: not an export folder (no {MANIFEST}); make one with `zoo export RUN_DIR`") from None
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ExportError(f"{manifest_path}: expected an export manifest ({first_line(error)})") from None
+        vocab = self.manifest.get("vocab")
+        self.vocab = None
+        if vocab is not None:
+            self.vocab = (Seq2SeqVocabulary if vocab["kind"] == "seq2seq" else Vocabulary)(vocab["chars"])
+        self._runners = {}
+
+    # ------------------------------------------------------------------ integrity
+    def _verified(self, relative: str) -> pathlib.Path:
+        """The path of an artifact after checking every file under it against the manifest."""
+        path = self.folder / relative
+        listed = {name: digest for name, digest in self.files.items()
+                  if name == relative or name.startswith(relative + "/")}
+        if not listed:
+            raise ExportError(f"{self.folder}: the manifest lists no {relative} (exported without that format?)")
+        on_disk = {str(p.relative_to(self.folder)) for p in ([path] if path.is_file() else path.rglob("*")) if p.is_file()}
+        for name in sorted(on_disk - set(listed)):
+            raise ExportError(f"{self.folder / name}: file not in the manifest; refusing a changed export")
+        for name, digest in listed.items():
+            file = self.folder / name
+            if not file.is_file():
+                raise ExportError(f"{file}: missing file listed in the manifest")
+            if sha256_file(file) != digest:
+                raise ExportError(f"{file}: sha256 differs from the manifest; refusing a changed file")
+        return path
+
+    # ------------------------------------------------------------------ running
+    def _runner(self, artifact: str):
+        if artifact not in self.artifacts:
+            raise ExportError(f"{self.folder}: no artifact {artifact!r}; it has {', '.join(self.artifacts)}")
+        if artifact not in self._runners:
+            path = self._verified(artifact_path(artifact, self.engine))
+            spec = self.artifacts[artifact]
+            self._runners[artifact] = (_onnx_runner if self.engine == "onnx" else _savedmodel_runner)(path, spec)
+        return self._runners[artifact]
+
+    def run(self, artifact: str, inputs) -> list[np.ndarray]:
+        """Run `artifact` on a list of arrays in the manifest's input order; outputs in its order."""
+        spec = self.artifacts.get(artifact)
+        if spec is None:
+            raise ExportError(f"{self.folder}: no artifact {artifact!r}; it has {', '.join(self.artifacts)}")
+        arrays = [_checked_input(x, s) for x, s in zip(inputs, spec["inputs"], strict=True)]
+        return self._runner(artifact)(arrays)
+
+    def step_function(self, artifact: str = "step"):
+        """A :mod:`zoo.generate` step function over an exported step artifact."""
+        def step(tokens, states):
+            out = self.run(artifact, [np.asarray(tokens, dtype=np.int32), *states])
+            return out[0], out[1:]
+
+        return step
+
+    def zero_states(self, artifact: str, batch_size: int) -> list[np.ndarray]:
+        return [np.zeros((batch_size, s["shape"][-1]), dtype=np.float32) for s in self.artifacts[artifact]["inputs"][1:]]
+
+    # ------------------------------------------------------------------ tasks
+    def _require(self, task: str, command: str):
+        if self.task != task:
+            raise ExportError(f"{self.folder}: `{command}` needs a {task} export, this one is {self.task}")
+
+    def classify(self, images: np.ndarray):
+        """Class ids and softmax probabilities for images (batch, 28, 28) in [0, 1]."""
+        self._require("classification", "predict")
+        logits = self.run("model", [np.asarray(images, dtype=np.float32)])[0]
+        probabilities = np.exp(logits - logits.max(-1, keepdims=True))
+        probabilities /= probabilities.sum(-1, keepdims=True)
+        return probabilities.argmax(-1), probabilities
+
+    def generate_text(self, prompt: str, length: int, **sampling) -> str:
+        """Continue `prompt` by `length` characters through the exported step model."""
+        self._require("language_model", "generate")
+        return _user_error(generate.continue_text, self.step_function("step"), self.zero_states("step", 1),
+                           self.vocab, prompt, length, **sampling)
+
+    def translate(self, sources, *, beam_width: int = 1) -> list[str]:
+        """Greedy (or beam-search) translations through the exported encoder and decoder step."""
+        self._require("seq2seq", "translate")
+        encode = lambda source: self.run("encoder", [source])  # noqa: E731
+        return _user_error(generate.translate, encode, self.step_function("decoder_step"), self.vocab,
+                           list(sources), beam_width=beam_width, **self.manifest["decoding"])
+
+
+def load_images(paths) -> np.ndarray:
+    """Images (batch, 28, 28) float32 in [0, 1] from .npy arrays, IDX files or 28x28 PNGs."""
+    from zoo.data.images import read_idx
+
+    batches = []
+    for path in map(pathlib.Path, paths):
+        name = path.name.lower()
+        if not path.is_file():
+            raise ExportError(f"{path}: no such input file")
+        if name.endswith(".npy"):
+            try:
+                array = np.load(path, allow_pickle=False)
+            except (OSError, ValueError) as error:
+                raise ExportError(f"{path}: expected a .npy array ({first_line(error)})") from None
+        elif name.endswith(".png"):
+            array = _read_png(path)
+        elif "idx" in name or name.endswith(".gz"):
+            array = read_idx(path)
+        else:
+            raise ExportError(f"{path}: expected a .npy, IDX (*idx3-ubyte[.gz]) or .png file")
+        if array.ndim == 2:
+            array = array[None]
+        if array.ndim != 3 or array.shape[1:] != (28, 28):
+            raise ExportError(f"{path}: expected images of shape (28, 28) or (N, 28, 28), got {array.shape}")
+        if array.dtype == np.uint8:
+            array = array.astype(np.float32) / 255
+        elif array.dtype.kind != "f" or array.size and (array.min() < 0 or array.max() > 1):
+            raise ExportError(f"{path}: expected uint8 pixels or floats in [0, 1], got {array.dtype}")
+        batches.append(array.astype(np.float32))
+    return np.concatenate(batches)
+
+
+def _read_png(path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("L"), dtype=np.uint8)
+    except (OSError, UnidentifiedImageError) as error:
+        raise ExportError(f"{path}: expected a PNG image ({first_line(error)})") from None
+
+
+def _user_error(function, *args, **kwargs):
+    try:
+        return function(*args, **kwargs)
+    except ValueError as error:  # zoo.generate's and the vocabularies' input errors
+        raise ExportError(str(error)) from None
+
+
+def _checked_input(x, spec) -> np.ndarray:
+    """`x` as the dtype the artifact takes, after checking its rank and fixed dimensions."""
+    x = np.asarray(x)
+    want = spec["shape"]
+    if x.ndim != len(want) or any(w is not None and w != d for w, d in zip(want, x.shape)):
+        shape = "(" + ", ".join("batch" if i == 0 else ("any" if w is None else str(w)) for i, w in enumerate(want)) + ")"
+        raise ExportError(f"input {spec['name']!r}: expected shape {shape}, got {x.shape}")
+    dtype = np.dtype(spec["dtype"])
+    if dtype.kind == "i" and x.dtype.kind not in "iu":
+        raise ExportError(f"input {spec['name']!r}: expected integer token ids, got {x.dtype}")
+    if dtype.kind == "f" and x.dtype.kind not in "fiu":
+        raise ExportError(f"input {spec['name']!r}: expected numbers, got {x.dtype}")
+    return x.astype(dtype, copy=False)
+
+
+def _onnx_runner(path, spec):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i["name"] for i in spec["inputs"]]
+    outputs = [o["name"] for o in spec["outputs"]]
+    return lambda arrays: session.run(outputs, dict(zip(names, arrays)))
+
+
+def _savedmodel_runner(path, spec):
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    names = [i["name"] for i in spec["inputs"]]
+    outputs = [o["name"] for o in spec["outputs"]]
+
+    def run(arrays):
+        result = signature(**{n: tf.constant(a) for n, a in zip(names, arrays)})
+        return [result[o].numpy() for o in outputs]
+
+    return run
