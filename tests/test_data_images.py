@@ -272,3 +272,12 @@ def test_tfds_failure_is_one_line(monkeypatch):
     with pytest.raises(DataError) as excinfo:
         load_image_rows("mnist", source="tfds")
     check_error(excinfo, "mnist", "Failed to download mnist", "--data-source idx")
+
+
+def test_zoo_data_dir_for_other_corpora_falls_back_to_the_debian_files(tmp_path, monkeypatch):
+    if not os.path.isdir(DEBIAN_FASHION):
+        pytest.skip(f"{DEBIAN_FASHION} is absent (apt-get install dataset-fashion-mnist)")
+    monkeypatch.setenv("ZOO_DATA_DIR", str(tmp_path))  # a root of text corpora, no IDX files
+    assert load_image_rows("fashion_mnist", limit=50).x_test.shape == (50, 28, 28)
+    with pytest.raises(DataError, match="missing train-images"):
+        load_image_rows("fashion_mnist", data_dir=str(tmp_path), limit=50)  # explicit: never replaced

@@ -54,7 +54,7 @@ def _echo_json(data: dict) -> None:
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: saved_models/RECIPE].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for weights, data split and sampling.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many examples per split (quick runs).")
-@click.option("--data-dir", type=click.Path(), envvar="ZOO_DATA_DIR", help="Where local data lives (also ZOO_DATA_DIR).")
+@click.option("--data-dir", type=click.Path(), help="Folder of local data [default: $ZOO_DATA_DIR, then built-in places].")
 @click.option("--data-source", type=click.Choice(["idx", "tfds"]), help="Image recipes: IDX files or tfds.")
 @click.option("--text-file", type=click.Path(), help="Language models: train on this UTF-8 file instead.")
 def train_command(recipe_name, epochs, batch_size, learning_rate, preset, out, seed, limit, data_dir, data_source,
@@ -90,7 +90,7 @@ def recipes_command():
 
 @cli.command("evaluate")
 @click.argument("run_dir", type=click.Path())
-@click.option("--data-dir", type=click.Path(), envvar="ZOO_DATA_DIR", help="Where local data lives.")
+@click.option("--data-dir", type=click.Path(), help="Folder of local data [default: $ZOO_DATA_DIR, then built-in places].")
 def evaluate_command(run_dir, data_dir):
     """Recompute the test metrics of a finished run folder."""
     from zoo.training import evaluate_run
@@ -139,7 +139,7 @@ def decode_command(run_dir, texts, beam):
 @click.option("--format", "formats", default="keras,savedmodel,onnx", show_default=True,
               help="Comma-separated formats.")
 @click.option("--out", type=click.Path(file_okay=False), help="Export folder [default: RUN_DIR/export].")
-@click.option("--data-dir", type=click.Path(), envvar="ZOO_DATA_DIR", help="Where local data lives.")
+@click.option("--data-dir", type=click.Path(), help="Folder of local data [default: $ZOO_DATA_DIR, then built-in places].")
 def export_command(run_dir, formats, out, data_dir):
     """Export a run as .keras, SavedModel and ONNX, verified against the Keras model."""
     from zoo.export import export_run, parse_formats

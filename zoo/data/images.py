@@ -95,8 +95,31 @@ def load_image_rows(dataset: str, *, source: str = "idx", data_dir: str | None =
                        scale(x_test), label(y_test))
 
 
+def _idx_directory(dataset, data_dir):
+    """The folder holding the IDX files: `data_dir` (or its `<dataset>` subfolder) when given;
+    else $ZOO_DATA_DIR (or its subfolder) if it holds them, else the Debian default.
+
+    An explicit `data_dir` is never silently replaced; $ZOO_DATA_DIR may point at a root
+    of other corpora (texts) and so only wins when it really holds this dataset.
+    """
+    def holds(directory):
+        return directory and _has_idx(directory)
+
+    if data_dir:
+        candidates = [data_dir, os.path.join(data_dir, dataset)]
+        return next((d for d in candidates if holds(d)), data_dir)
+    env = os.environ.get("ZOO_DATA_DIR")
+    candidates = [env, env and os.path.join(env, dataset), DEFAULT_IDX_DIRS.get(dataset)]
+    return next((d for d in candidates if holds(d)), env or DEFAULT_IDX_DIRS.get(dataset))
+
+
+def _has_idx(directory):
+    name = IDX_FILES["train_images"]
+    return os.path.isfile(os.path.join(directory, name)) or os.path.isfile(os.path.join(directory, name + ".gz"))
+
+
 def _load_idx(dataset, data_dir):
-    directory = data_dir or os.environ.get("ZOO_DATA_DIR") or DEFAULT_IDX_DIRS.get(dataset)
+    directory = _idx_directory(dataset, data_dir)
     if directory is None:
         raise DataError(f"no data dir for {dataset}: pass one (--data-dir or ZOO_DATA_DIR) holding {_EXPECTED_FILES}")
     if not os.path.isdir(directory):
