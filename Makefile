@@ -1,5 +1,5 @@
 # The two commands: `make demo` (set up, fetch Fashion-MNIST, train the LSTM classifier
-# briefly) and `make test` (set up, run the whole suite once per backend).
+# briefly, export it, classify test images from the export) and `make test` (set up, run the whole suite once per backend).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -26,6 +26,8 @@ data:
 
 demo: setup data
 	$(BIN)/zoo train lstm_fashion_mnist --epochs 1 --out saved_models/demo
+	$(BIN)/zoo export saved_models/demo
+	$(BIN)/zoo predict saved_models/demo/export $(FASHION_MNIST_DIR)/t10k-images-idx3-ubyte.gz | head -5
 
 test: setup data
 	@for backend in $(BACKENDS); do \

@@ -236,6 +236,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         click.echo("zoo: interrupted", err=True)
         return 130
+    except BrokenPipeError:  # e.g. `zoo predict ... | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return 0
     return 0
 
 

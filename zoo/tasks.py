@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import json
 import math
@@ -42,12 +43,30 @@ def _limit(items, limit):
     return items if limit is None else items[:limit]
 
 
-# ---------------------------------------------------------------------- classification
-class Classification:
-    metrics = ("accuracy",)
+class Task(abc.ABC):
+    """What every task provides; subclasses define prepare and evaluate, and what differs."""
+
+    metrics: tuple = ()
+
+    @abc.abstractmethod
+    def prepare(self, recipe, *, seed, limit, data_dir, batch_size) -> TaskData:
+        """Load the recipe's data as TaskData."""
 
     def training_model(self, model, data):
+        """The model `fit` trains and its validation data: usually `model` itself."""
         return model, data.validation
+
+    def callbacks(self, model, data, recipe, out_dir=None) -> list:
+        return []
+
+    @abc.abstractmethod
+    def evaluate(self, model, data, recipe, *, batch_size) -> dict:
+        """The test metrics of a trained model."""
+
+
+# ---------------------------------------------------------------------- classification
+class Classification(Task):
+    metrics = ("accuracy",)
 
     def prepare(self, recipe, *, seed, limit, data_dir, batch_size) -> TaskData:
         d = recipe.data
@@ -60,9 +79,6 @@ class Classification:
             validation=(splits.x_val, splits.y_val),
             test=(splits.x_test, splits.y_test),
         )
-
-    def callbacks(self, model, data, recipe, out_dir=None):
-        return []
 
     def evaluate(self, model, data, recipe, *, batch_size) -> dict:
         loss, accuracy = model.evaluate(*data.test, batch_size=batch_size, verbose=0)
@@ -199,8 +215,7 @@ def _user_error(function, *args, **kwargs):
         raise ZooError(str(error)) from None
 
 
-class LanguageModel:
-    metrics = ()
+class LanguageModel(Task):
 
     def prepare(self, recipe, *, seed, limit, data_dir, batch_size) -> TaskData:
         d = recipe.data
@@ -317,11 +332,8 @@ class ExactMatch(keras.callbacks.Callback):
         print(f"\nexact match {rate:.4f} on {len(self.pairs)} validation pairs; {shown}")
 
 
-class Seq2Seq:
+class Seq2Seq(Task):
     metrics = ("accuracy",)
-
-    def training_model(self, model, data):
-        return model, data.validation
 
     def prepare(self, recipe, *, seed, limit, data_dir, batch_size) -> TaskData:
         d = recipe.data
