@@ -73,3 +73,15 @@ def mock_tfds_images(tmp_path):
             yield
 
     return mock
+
+
+@pytest.fixture(scope="session")
+def word_pairs_run(tmp_path_factory):
+    """The real seq2seq_word_pairs recipe trained (100 epochs, seconds) under this backend,
+    shared by the tests that decode or export a trained model."""
+    from zoo.recipe import load_recipe
+    from zoo.training import train
+
+    run = tmp_path_factory.mktemp("runs") / "word_pairs"
+    train(load_recipe("seq2seq_word_pairs").replace(epochs=100), out_dir=run, verbose=0)
+    return run

@@ -132,13 +132,6 @@ def lyrics_run(tmp_path_factory):
     return run
 
 
-@pytest.fixture(scope="module")
-def word_pairs_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("runs") / "pairs"
-    train(load_recipe("seq2seq_word_pairs").replace(epochs=100), out_dir=run, verbose=0)
-    return run
-
-
 def test_cli_train_and_evaluate_agree(tmp_path, capsys):
     run = tmp_path / "run"
     assert zoo("train", "seq2seq_addition", "--preset", "tiny", "--epochs", "1", "--limit", "32", "--out", run) == 0
