@@ -104,7 +104,10 @@ class ExportedModel:
         spec = self.artifacts.get(artifact)
         if spec is None:
             raise ExportError(f"{self.folder}: no artifact {artifact!r}; it has {', '.join(self.artifacts)}")
-        arrays = [_checked_input(x, s) for x, s in zip(inputs, spec["inputs"], strict=True)]
+        if len(inputs) != len(spec["inputs"]):
+            names = ", ".join(i["name"] for i in spec["inputs"])
+            raise ExportError(f"artifact {artifact!r}: expected {len(spec['inputs'])} inputs ({names}), got {len(inputs)}")
+        arrays = [_checked_input(x, s) for x, s in zip(inputs, spec["inputs"])]
         return self._runner(artifact)(arrays)
 
     def step_function(self, artifact: str = "step"):
