@@ -20,3 +20,12 @@ class DataError(ZooError):
 def first_line(error: BaseException) -> str:
     """The first line of an exception's message (or its type name), for one-line errors."""
     return next(iter(str(error).strip().splitlines()), "") or type(error).__name__
+
+
+def user_error(error_class, function, *args, **kwargs):
+    """Call `function`; its ValueError (bad user input, e.g. from zoo.generate, which imports
+    nothing of the zoo) becomes `error_class`, a one-line user error."""
+    try:
+        return function(*args, **kwargs)
+    except ValueError as error:
+        raise error_class(str(error)) from None

@@ -18,7 +18,7 @@ import numpy as np
 from zoo import generate
 from zoo.data.generated import Seq2SeqVocabulary
 from zoo.data.text import Vocabulary
-from zoo.errors import ZooError, first_line
+from zoo.errors import ZooError, first_line, user_error
 
 ENGINES = ("onnx", "savedmodel")
 MANIFEST = "manifest.json"
@@ -137,14 +137,14 @@ class ExportedModel:
     def generate_text(self, prompt: str, length: int, **sampling) -> str:
         """Continue `prompt` by `length` characters through the exported step model."""
         self._require("language_model", "generate")
-        return _user_error(generate.continue_text, self.step_function("step"), self.zero_states("step", 1),
+        return user_error(ExportError, generate.continue_text, self.step_function("step"), self.zero_states("step", 1),
                            self.vocab, prompt, length, **sampling)
 
     def translate(self, sources, *, beam_width: int = 1) -> list[str]:
         """Greedy (or beam-search) translations through the exported encoder and decoder step."""
         self._require("seq2seq", "translate")
         encode = lambda source: self.run("encoder", [source])  # noqa: E731
-        return _user_error(generate.translate, encode, self.step_function("decoder_step"), self.vocab,
+        return user_error(ExportError, generate.translate, encode, self.step_function("decoder_step"), self.vocab,
                            list(sources), beam_width=beam_width, **self.manifest["decoding"])
 
 
@@ -188,13 +188,6 @@ def _read_png(path) -> np.ndarray:
             return np.asarray(image.convert("L"), dtype=np.uint8)
     except (OSError, UnidentifiedImageError) as error:
         raise ExportError(f"{path}: expected a PNG image ({first_line(error)})") from None
-
-
-def _user_error(function, *args, **kwargs):
-    try:
-        return function(*args, **kwargs)
-    except ValueError as error:  # zoo.generate's and the vocabularies' input errors
-        raise ExportError(str(error)) from None
 
 
 def _checked_input(x, spec) -> np.ndarray:

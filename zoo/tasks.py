@@ -21,8 +21,9 @@ import numpy as np
 
 from zoo import generate
 from zoo.data import generated, images, text
-from zoo.errors import DataError, ZooError
+from zoo.errors import DataError, ZooError, user_error
 from zoo.models import char_lm, seq2seq
+from zoo.models.recurrent_state import numbered_layers, zero_states
 
 
 @dataclasses.dataclass
@@ -119,9 +120,10 @@ class ConsecutiveWindows(keras.utils.PyDataset):
     variables during an epoch, so a shared-layer model could not be run mid-epoch there.
     """
 
-    def __init__(self, ids, *, seq_len, batch_size, seed, zero_states):
+    def __init__(self, ids, *, seq_len, batch_size, seed, zero_states=None):
         super().__init__()
         self.ids, self.seq_len, self.batch_size, self.seed = ids, seq_len, batch_size, seed
+        # Both set from the model by LanguageModel.training_model (the model comes after the data).
         self.zero_states, self.state_model, self.epoch = zero_states, None, 0
         # Leave room for any offset in [0, seq_len) and the shifted target.
         self.steps = (len(ids) - seq_len - 1) // (batch_size * seq_len)
@@ -203,16 +205,8 @@ class SampleText(keras.callbacks.Callback):
 def sample_text(model, vocab, prompt, *, length, temperature=1.0, top_k=None, top_p=None, seed=None) -> str:
     """Continue `prompt` by `length` characters, one step per character through the step model."""
     step, initial_states = char_lm.step_function(model)
-    return _user_error(generate.continue_text, step, initial_states(1), vocab, prompt, length,
+    return user_error(ZooError, generate.continue_text, step, initial_states(1), vocab, prompt, length,
                        temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
-
-
-def _user_error(function, *args, **kwargs):
-    # generate.py raises ValueError for bad user input (it imports nothing of the zoo).
-    try:
-        return function(*args, **kwargs)
-    except ValueError as error:
-        raise ZooError(str(error)) from None
 
 
 class LanguageModel(Task):
@@ -231,9 +225,7 @@ class LanguageModel(Task):
             steps = max(1, (len(train_ids) - 1) // (seq_len * batch_size))
             train = RandomWindows(train_ids, seq_len=seq_len, batch_size=batch_size, steps_per_epoch=steps, seed=seed)
         elif sampling == "consecutive":
-            units = self._units(recipe)
-            train = ConsecutiveWindows(train_ids, seq_len=seq_len, batch_size=batch_size, seed=seed,
-                                       zero_states=lambda n: [np.zeros((n, u), "float32") for u in units for _ in "hc"])
+            train = ConsecutiveWindows(train_ids, seq_len=seq_len, batch_size=batch_size, seed=seed)
         else:
             raise ZooError(f"recipe {recipe.name!r}: sampling must be 'random' or 'consecutive', got {sampling!r}")
         val = text.windows(vocab.encode(corpus.validation), seq_len)
@@ -246,13 +238,6 @@ class LanguageModel(Task):
             model_options={"vocab_size": len(vocab)},
         )
 
-    @staticmethod
-    def _units(recipe):
-        from zoo.registry import get_spec
-
-        config = get_spec(recipe.model).resolve(recipe.preset, **recipe.model_options)
-        return [config["units"]] * config["num_layers"]
-
     def training_model(self, model, data):
         """The model `fit` trains: `model` itself, or a state-carrying view of its layers."""
         if not isinstance(data.train, ConsecutiveWindows):
@@ -261,6 +246,8 @@ class LanguageModel(Task):
         # A separate copy of the layers for the state model (see ConsecutiveWindows).
         copy = keras.models.clone_model(model)
         _, data.train.state_model = char_lm.build_carry_models(copy)
+        lstm_layers = numbered_layers(model, "lstm_")
+        data.train.zero_states = lambda batch_size: zero_states(lstm_layers, batch_size)
         data.callbacks.append(SyncStateModel(model, copy))
         x, y = data.validation
         return carry, ((x, *data.train.zero_states(len(x))), y)
@@ -308,7 +295,7 @@ def decoding_options(data_config) -> dict:
 def decode_texts(model, vocab, sources, data_config, *, beam_width=1) -> list[str]:
     """Translate `sources` (strings) with greedy decoding, or beam search when beam_width > 1."""
     encode, step = seq2seq.inference_functions(model)
-    return _user_error(generate.translate, encode, step, vocab, list(sources), beam_width=beam_width,
+    return user_error(ZooError, generate.translate, encode, step, vocab, list(sources), beam_width=beam_width,
                        **decoding_options(data_config))
 
 
