@@ -11,7 +11,7 @@ import pytest
 
 from zoo.cli import main
 from zoo.recipe import list_recipes, load_recipe
-from zoo.training import train
+from zoo.training import staging_dir, train
 
 FASHION_DIR = pathlib.Path("/usr/share/datasets/fashion-mnist")
 SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -58,7 +58,7 @@ def test_recipe_trains_into_a_complete_run_folder(name, tmp_path, request):
     for file in ("model.keras", "config.json", "history.csv", "metrics.json", "curves.png"):
         assert (run / file).is_file(), file
     assert any((run / "logs").rglob("*tfevents*")), "TensorBoard wrote no events"
-    assert not (run / "train_state").exists()
+    assert not staging_dir(run).exists()
     config = json.loads((run / "config.json").read_text())
     assert config["backend"] == keras.backend.backend() and config["recipe"]["name"] == name
     assert json.loads((run / "metrics.json").read_text()) == metrics
@@ -73,42 +73,6 @@ def test_recipe_trains_into_a_complete_run_folder(name, tmp_path, request):
         assert [json.loads(line)["epoch"] for line in samples] == [1, 2]
     if task == "seq2seq":
         assert "val_exact_match" in read_history(run)[0]
-
-
-class InterruptAfterEpoch(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
-
-
-class RecordEpochs(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seen = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.seen.append(epoch)
-
-
-def test_interrupted_run_resumes_and_keeps_the_previous_model(tmp_path):
-    run = tmp_path / "run"
-    recipe = tiny("seq2seq_word_pairs", epochs=4)
-    train(recipe.replace(epochs=1), out_dir=run, verbose=0)
-    good_model = (run / "model.keras").read_bytes()
-
-    with pytest.raises(KeyboardInterrupt):
-        train(recipe, out_dir=run, verbose=0, extra_callbacks=[InterruptAfterEpoch(1)])
-    assert (run / "model.keras").read_bytes() == good_model  # untouched by the failed run
-    assert (run / "train_state" / "backup").is_dir()
-
-    record = RecordEpochs()
-    train(recipe, out_dir=run, verbose=0, extra_callbacks=[record])
-    assert record.seen == [2, 3]  # resumed after the two completed epochs
-    assert [row["epoch"] for row in read_history(run)] == ["0", "1", "2", "3"]
 
 
 def test_same_seed_same_numbers(tmp_path):

@@ -37,3 +37,31 @@ def current_backend() -> str:
     if sys.modules.get("keras") is not None:
         return sys.modules["keras"].backend.backend()
     return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow without its start-up log lines, unless the user chose a log level.
+
+    TensorFlow prints its C++ start-up lines (oneDNN, CUDA drivers) before its logging is set
+    up, so TF_CPP_MIN_LOG_LEVEL cannot hide them and they bury a one-line error. They are
+    captured while TensorFlow loads and shown only if loading fails.
+    """
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            os.write(2, captured.read())
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)

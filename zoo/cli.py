@@ -7,8 +7,25 @@ import sys
 
 import click
 
-from zoo.backend import BACKENDS, current_backend, use_backend
+from zoo.backend import BACKENDS, current_backend, import_tensorflow_quietly, use_backend
 from zoo.errors import ReportedError, ZooError
+
+
+class FiniteFloat(click.FloatRange):
+    """A float range that also refuses nan and inf (click's range checks let nan through)."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        import math
+
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+SEED = click.IntRange(0, 2**32 - 1)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,9 +37,16 @@ from zoo.errors import ReportedError, ZooError
     show_default=True,
     help="Keras backend; set before keras is imported (also read from KERAS_BACKEND).",
 )
-def cli(backend):
+@click.pass_context
+def cli(ctx, backend):
     """Keras RNN zoo: recurrent models on TensorFlow, JAX and PyTorch."""
     use_backend(backend)
+    if backend == "tensorflow" or ctx.invoked_subcommand in _LOADS_TENSORFLOW:
+        import_tensorflow_quietly()
+
+
+# Commands that load TensorFlow on every backend (tfds, TensorBoard, the export worker).
+_LOADS_TENSORFLOW = ("train", "evaluate", "export")
 
 
 @cli.command("list")
@@ -49,16 +73,17 @@ def _echo_json(data: dict) -> None:
 @click.argument("recipe_name", metavar="RECIPE")
 @click.option("--epochs", type=click.IntRange(min=1), help="Override the recipe's epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Override the recipe's batch size.")
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), help="Override the learning rate.")
+@click.option("--learning-rate", type=FiniteFloat(min=0, min_open=True), help="Override the learning rate.")
 @click.option("--preset", help="Model preset (tiny for smoke runs); default: the recipe's.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: saved_models/RECIPE].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for weights, data split and sampling.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for weights, data split and sampling.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many examples per split (quick runs).")
 @click.option("--data-dir", type=click.Path(), help="Folder of local data [default: $ZOO_DATA_DIR, then built-in places].")
 @click.option("--data-source", type=click.Choice(["idx", "tfds"]), help="Image recipes: IDX files or tfds.")
 @click.option("--text-file", type=click.Path(), help="Language models: train on this UTF-8 file instead.")
+@click.option("--overwrite", is_flag=True, help="Replace a finished run in --out (or discard an interrupted one).")
 def train_command(recipe_name, epochs, batch_size, learning_rate, preset, out, seed, limit, data_dir, data_source,
-                  text_file):
+                  text_file, overwrite):
     """Train RECIPE (see `zoo recipes`); re-running an interrupted run resumes it."""
     from zoo.recipe import load_recipe
     from zoo.training import train
@@ -74,7 +99,7 @@ def train_command(recipe_name, epochs, batch_size, learning_rate, preset, out, s
         if recipe.task != "classification":
             raise ZooError(f"--data-source: recipe {recipe_name!r} does not read images")
         recipe = recipe.replace(data={**recipe.data, "source": data_source})
-    metrics = train(recipe, out_dir=out, seed=seed, limit=limit, data_dir=data_dir)
+    metrics = train(recipe, out_dir=out, seed=seed, limit=limit, data_dir=data_dir, overwrite=overwrite)
     _echo_json(metrics)
 
 
@@ -102,10 +127,10 @@ def evaluate_command(run_dir, data_dir):
 @click.argument("run_dir", type=click.Path())
 @click.option("--prompt", required=True, help="Text to continue (every character must be in the vocabulary).")
 @click.option("--length", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--temperature", type=click.FloatRange(min=0), default=1.0, show_default=True, help="0 = greedy.")
+@click.option("--temperature", type=FiniteFloat(min=0), default=1.0, show_default=True, help="0 = greedy.")
 @click.option("--top-k", type=click.IntRange(min=1), help="Sample among the k most likely characters.")
 @click.option("--top-p", type=click.FloatRange(min=0, max=1, min_open=True), help="Nucleus sampling mass.")
-@click.option("--seed", type=int, help="Seed for reproducible samples.")
+@click.option("--seed", type=SEED, help="Seed for reproducible samples.")
 def sample_command(run_dir, prompt, length, temperature, top_k, top_p, seed):
     """Continue PROMPT with a trained char_lm run, one step per character."""
     from zoo.tasks import sample_text
@@ -174,10 +199,10 @@ def predict_command(export_dir, inputs, as_json, engine):
 @click.argument("export_dir", metavar="EXPORT", type=click.Path())
 @click.option("--prompt", required=True, help="Text to continue.")
 @click.option("--length", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--temperature", type=click.FloatRange(min=0), default=1.0, show_default=True, help="0 = greedy.")
+@click.option("--temperature", type=FiniteFloat(min=0), default=1.0, show_default=True, help="0 = greedy.")
 @click.option("--top-k", type=click.IntRange(min=1))
 @click.option("--top-p", type=click.FloatRange(min=0, max=1, min_open=True))
-@click.option("--seed", type=int)
+@click.option("--seed", type=SEED)
 @_ENGINE
 def generate_command(export_dir, prompt, length, temperature, top_k, top_p, seed, engine):
     """Continue PROMPT with an exported char_lm, one step per character."""
@@ -225,8 +250,8 @@ def main(argv=None) -> int:
     except click.exceptions.Abort:
         click.echo("zoo: interrupted", err=True)
         return 130
-    except click.ClickException as error:
-        error.show()
+    except click.ClickException as error:  # usage errors too: one line, not click's three
+        click.echo(f"zoo: error: {error.format_message()}", err=True)
         return error.exit_code
     except ReportedError as error:
         return error.exit_code

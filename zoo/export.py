@@ -24,6 +24,7 @@ import tempfile
 
 import numpy as np
 
+from zoo import storage
 from zoo.errors import ReportedError, ZooError
 
 FORMATS = ("keras", "savedmodel", "onnx")
@@ -35,6 +36,7 @@ TOLERANCE = float(os.environ.get("ZOO_EXPORT_TOLERANCE", 1e-5))
 RELATIVE_TOLERANCE = 1e-6
 METRIC_TOLERANCE = 1e-3
 _CHILD_FLAG = "ZOO_EXPORT_WORKER"
+_PARENT_PID = "ZOO_EXPORT_PARENT"  # the worker publishes only while this process lives
 
 
 class ExportFailed(ZooError):
@@ -50,21 +52,56 @@ def parse_formats(text: str) -> tuple[str, ...]:
 
 
 def export_run(run_dir, *, formats=FORMATS, out=None, data_dir=None) -> pathlib.Path:
-    """Export `run_dir` into `out` (default ``RUN_DIR/export``) through a TensorFlow subprocess."""
+    """Export `run_dir` into `out` (default ``RUN_DIR/export``) through a TensorFlow subprocess.
+
+    `out` must be absent, empty, or an earlier export (it has a manifest): nothing else is
+    ever replaced. The export is built in a staging folder beside `out` and swapped in whole.
+    """
+    from zoo.runtime import MANIFEST
+
     run_dir = pathlib.Path(run_dir)
     out = pathlib.Path(out) if out else run_dir / "export"
     for name in ("model.keras", "config.json"):
         if not (run_dir / name).is_file():
             raise ZooError(f"{run_dir}: not a finished run folder (missing {name})")
-    env = dict(os.environ, KERAS_BACKEND="tensorflow", CUDA_VISIBLE_DEVICES="-1", **{_CHILD_FLAG: "1"})
+    if out.is_symlink() or out.exists() and not out.is_dir():
+        raise ZooError(f"--out {out}: expected a folder for the export, found a file")
+    if out.exists() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise ZooError(f"--out {out}: the folder holds files that are not a zoo export (no {MANIFEST}); "
+                       f"choose an absent or empty folder, or an earlier export")
+    if run_dir.resolve().is_relative_to(out.resolve()):
+        raise ZooError(f"--out {out}: the run folder {run_dir} lies inside it; choose another folder")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ZooError(f"--out {out}: cannot create its parent folder ({error.strerror})") from None
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", CUDA_VISIBLE_DEVICES="-1",
+               **{_CHILD_FLAG: "1", _PARENT_PID: str(os.getpid())})
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     cmd = [sys.executable, "-m", "zoo.export", str(run_dir), str(out), ",".join(formats)]
     if data_dir:
         cmd.append(str(data_dir))
-    code = subprocess.call(cmd, env=env)
+    with storage.folder_lock(out, "export folder"):
+        # Leftovers of killed exports into `out`; holding the lock, none of them is in use.
+        for kind in ("staging", "trash"):
+            storage.remove_stale(out.parent, f".{out.name}.{kind}-")
+        code = subprocess.call(cmd, env=env, preexec_fn=_die_with_parent)
     if code != 0:  # the worker printed its one-line reason
         raise ReportedError(code)
     return out
+
+
+def _die_with_parent() -> None:
+    """In the worker, before it starts: the kernel kills it when `zoo export` dies (Linux), so
+    a killed export never publishes later behind the user's back."""
+    import ctypes
+    import ctypes.util
+    import signal
+
+    pr_set_pdeathsig = 1
+    libc_name = ctypes.util.find_library("c")
+    if libc_name:
+        ctypes.CDLL(libc_name).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 # ---------------------------------------------------------------------- the worker (TensorFlow)
@@ -83,6 +120,7 @@ def _worker(run_dir: str, out: str, formats: str, data_dir: str | None = None) -
                                       batch_size=recipe.batch_size)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; the published export is readable as any folder
     try:
         artifacts = {}
         for name, artifact_model in models.items():
@@ -109,7 +147,9 @@ def _worker(run_dir: str, out: str, formats: str, data_dir: str | None = None) -
         _write_manifest(staging, manifest)
         manifest["verification"] = verify(staging, models, data, recipe, vocab)
         _write_manifest(staging, manifest)
-        _publish(staging, out)
+        if os.environ.get(_PARENT_PID) not in (None, str(os.getppid())):
+            raise ZooError("zoo export was stopped; nothing was published")
+        storage.publish_dir(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -203,17 +243,6 @@ def _write_manifest(staging: pathlib.Path, manifest: dict) -> None:
     manifest["files"] = {str(p.relative_to(staging)): sha256_file(p) for p in sorted(staging.rglob("*"))
                          if p.is_file() and p.name != MANIFEST}
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), "utf-8")
-
-
-def _publish(staging: pathlib.Path, out: pathlib.Path) -> None:
-    """Swap the verified staging folder into place; the old export is removed only after."""
-    old = None
-    if out.exists():
-        old = pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.replace(out, old / out.name)
-    os.replace(staging, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _read_json(path):

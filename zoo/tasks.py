@@ -44,6 +44,49 @@ def _limit(items, limit):
     return items if limit is None else items[:limit]
 
 
+class EpochDataset(keras.utils.PyDataset):
+    """A training dataset whose batches are a function of (seed, epoch, index) only, so a
+    resumed run (``start_epoch(k)``) sees exactly the batches the uninterrupted run saw."""
+
+    def __init__(self, seed):
+        super().__init__()
+        self.seed, self.epoch = seed, 0
+
+    def start_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self):
+        self.start_epoch(self.epoch + 1)
+
+
+class ShuffledArrays(EpochDataset):
+    """Batches of arrays (one array or a list of them, and targets) in a seeded order per epoch.
+
+    Keras's own shuffling of arrays draws from the backend's global RNG, which a resumed
+    run cannot put back where the interrupted one left it.
+    """
+
+    def __init__(self, x, y, *, batch_size, seed):
+        super().__init__(seed)
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.size = len(y)
+        if self.size < 1:
+            raise DataError("the training split is empty: raise --limit or check the data")
+        self.start_epoch(0)
+
+    def start_epoch(self, epoch):
+        super().start_epoch(epoch)
+        self.order = np.random.default_rng([self.seed, epoch]).permutation(self.size)
+
+    def __len__(self):
+        return math.ceil(self.size / self.batch_size)
+
+    def __getitem__(self, index):
+        rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        x = tuple(a[rows] for a in self.x) if isinstance(self.x, (list, tuple)) else self.x[rows]
+        return x, self.y[rows]
+
+
 class Task(abc.ABC):
     """What every task provides; subclasses define prepare and evaluate, and what differs."""
 
@@ -76,7 +119,7 @@ class Classification(Task):
             validation_size=d.get("validation_size", 5000), seed=seed, limit=limit,
         )
         return TaskData(
-            train=(splits.x_train, splits.y_train),
+            train=ShuffledArrays(splits.x_train, splits.y_train, batch_size=batch_size, seed=seed),
             validation=(splits.x_val, splits.y_val),
             test=(splits.x_test, splits.y_test),
         )
@@ -87,13 +130,12 @@ class Classification(Task):
 
 
 # ---------------------------------------------------------------------- language model
-class RandomWindows(keras.utils.PyDataset):
+class RandomWindows(EpochDataset):
     """Batches of windows at random offsets, drawn anew each epoch from a seeded generator."""
 
     def __init__(self, ids, *, seq_len, batch_size, steps_per_epoch, seed):
-        super().__init__()
-        self.ids, self.seq_len, self.batch_size = ids, seq_len, batch_size
-        self.steps, self.seed, self.epoch = steps_per_epoch, seed, 0
+        super().__init__(seed)
+        self.ids, self.seq_len, self.batch_size, self.steps = ids, seq_len, batch_size, steps_per_epoch
 
     def __len__(self):
         return self.steps
@@ -103,11 +145,8 @@ class RandomWindows(keras.utils.PyDataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         return text.random_windows(self.ids, self.seq_len, self.batch_size, rng)
 
-    def on_epoch_end(self):
-        self.epoch += 1
 
-
-class ConsecutiveWindows(keras.utils.PyDataset):
+class ConsecutiveWindows(EpochDataset):
     """The tutorial's consecutive sampling: row b of batch i+1 continues row b of batch i.
 
     The text is cut into `batch_size` parallel streams (from a random offset each epoch).
@@ -121,17 +160,18 @@ class ConsecutiveWindows(keras.utils.PyDataset):
     """
 
     def __init__(self, ids, *, seq_len, batch_size, seed, zero_states=None):
-        super().__init__()
-        self.ids, self.seq_len, self.batch_size, self.seed = ids, seq_len, batch_size, seed
+        super().__init__(seed)
+        self.ids, self.seq_len, self.batch_size = ids, seq_len, batch_size
         # Both set from the model by LanguageModel.training_model (the model comes after the data).
-        self.zero_states, self.state_model, self.epoch = zero_states, None, 0
+        self.zero_states, self.state_model = zero_states, None
         # Leave room for any offset in [0, seq_len) and the shifted target.
         self.steps = (len(ids) - seq_len - 1) // (batch_size * seq_len)
         if self.steps < 1:
             raise DataError(f"text of {len(ids)} characters is too short for {batch_size} streams of {seq_len}")
-        self._start_epoch()
+        self.start_epoch(0)
 
-    def _start_epoch(self):
+    def start_epoch(self, epoch):
+        super().start_epoch(epoch)
         offset = int(np.random.default_rng([self.seed, self.epoch]).integers(0, self.seq_len))
         length = self.steps * self.seq_len
         stop = offset + self.batch_size * length
@@ -159,10 +199,6 @@ class ConsecutiveWindows(keras.utils.PyDataset):
         x, y = self._window(index)
         self._last = (index, x, states)
         return (x, *states), y
-
-    def on_epoch_end(self):
-        self.epoch += 1
-        self._start_epoch()
 
 
 class SyncStateModel(keras.callbacks.Callback):
@@ -334,7 +370,7 @@ class Seq2Seq(Task):
 
         train, validation, test = (_limit(p, limit) for p in (splits.train, splits.validation, splits.test))
         return TaskData(
-            train=encode(train), validation=encode(validation), test=encode(test), vocab=vocab,
+            train=ShuffledArrays(*encode(train), batch_size=batch_size, seed=seed), validation=encode(validation), test=encode(test), vocab=vocab,
             model_options={"source_vocab_size": len(vocab), "target_vocab_size": len(vocab)},
             test_pairs=test, validation_pairs=validation[:1000],
         )

@@ -1,27 +1,33 @@
 """Training a recipe into a run folder, and reading run folders back.
 
-A run folder (``saved_models/<recipe>/`` or ``--out``) holds ``model.keras``,
-``config.json`` (resolved recipe, model options, backend, versions, seed), ``vocab.json``
-where the task has one, ``history.csv``, ``metrics.json``, ``curves.png``, TensorBoard
-``logs/`` and, while training, ``train_state/`` (backup for resuming, best checkpoint).
-Final files are written to a temporary name and renamed into place, so an interrupted run
-never leaves a half-written model where a good one stood.
+A finished run folder (``saved_models/<recipe>/`` or ``--out``) holds ``model.keras`` (the
+best epoch's weights), ``config.json`` (resolved recipe, model options, backend, versions,
+seed), ``vocab.json`` where the task has one, ``history.csv``, ``metrics.json``,
+``curves.png``, TensorBoard ``logs/`` and, for language models, ``samples.jsonl``.
+
+A run in progress lives in a hidden staging folder beside it, ``.<name>.training/``: its
+config, vocabulary, logs and epoch backups (:mod:`zoo.checkpoints`). The finished files are
+built there and published together with one atomic folder swap, so after a kill at any point
+the run folder holds the previous finished run or the new one, never a mix; re-running the
+same command resumes after the last backed-up epoch. A lock beside the folder keeps a second
+command out while one trains into it.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 import pathlib
 import platform
 import shutil
-import tempfile
+import sys
 import time
 
 import keras
 import numpy as np
 
+from zoo import checkpoints, storage
 from zoo.data import generated, text
 from zoo.errors import ZooError, first_line
 from zoo.recipe import Recipe
@@ -29,31 +35,16 @@ from zoo.registry import create_model
 from zoo.tasks import TASKS
 
 DEFAULT_RUNS_DIR = pathlib.Path("saved_models")
+RUN_FILES = ("model.keras", "config.json")  # a folder holding both is a finished run
+# The configuration keys that must match for a re-run to resume a run in progress.
+RESUME_KEYS = ("recipe", "model_options", "backend", "seed", "limit", "data_dir")
 
 
 # ---------------------------------------------------------------------- small file helpers
-def atomic_write_text(path, content: str) -> None:
-    """Write `content` to a temporary file beside `path`, then rename it into place."""
-    path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(content)
-    os.chmod(tmp, 0o644)  # mkstemp creates 0600 files
-    os.replace(tmp, path)
-
-
-def atomic_save_model(model: keras.Model, path) -> None:
-    """Save `model` as .keras under a temporary name, then rename it into place."""
-    path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.stem}.partial.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
-
-
 def save_vocab(vocab, path) -> None:
     """Vocabulary as JSON (never pickled): its kind and its characters."""
     kind = "seq2seq" if isinstance(vocab, generated.Seq2SeqVocabulary) else "characters"
-    atomic_write_text(path, json.dumps({"kind": kind, "chars": vocab.chars}, ensure_ascii=False))
+    storage.atomic_write_text(path, json.dumps({"kind": kind, "chars": vocab.chars}, ensure_ascii=False))
 
 
 def load_vocab(path):
@@ -74,32 +65,38 @@ def library_versions() -> dict:
     return versions
 
 
-def plot_history(history_csv, png_path) -> None:
+def history_csv(rows: list[dict]) -> str:
+    """The history rows (one per epoch) as CSV text, columns in a stable order."""
+    columns = ["epoch", *sorted({k for row in rows for k in row} - {"epoch"})]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: "" if row.get(k) is None else row[k] for k in columns} for row in rows)
+    return out.getvalue()
+
+
+def plot_history(rows: list[dict], png_path) -> None:
     """Training curves (loss and, where present, the task metric) as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with open(history_csv, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return
     epochs = [int(r["epoch"]) + 1 for r in rows]
     metrics = [m for m in ("loss", "accuracy", "exact_match", "perplexity") if f"val_{m}" in rows[0]]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics) or 1, figsize=(5 * max(1, len(metrics)), 3.5), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for key in (metric, f"val_{metric}"):
-            if key in rows[0] and rows[0][key] != "":
-                ax.plot(epochs, [float(r[key]) for r in rows], marker="o", label=key)
+            if key in rows[0]:
+                ax.plot(epochs, [np.nan if r.get(key) is None else float(r[key]) for r in rows], marker="o", label=key)
         ax.set_xlabel("epoch")
         ax.set_title(metric)
         ax.legend()
     fig.tight_layout()
-    tmp = pathlib.Path(png_path).with_name(".curves.partial.png")
-    fig.savefig(tmp)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     plt.close(fig)
-    os.replace(tmp, png_path)
+    storage.atomic_write_bytes(png_path, buffer.getvalue())
 
 
 # ---------------------------------------------------------------------- training
@@ -111,41 +108,110 @@ def compile_model(model: keras.Model, recipe: Recipe, task) -> None:
     )
 
 
-def standard_callbacks(recipe: Recipe, out_dir: pathlib.Path, state_dir: pathlib.Path) -> list:
+def standard_callbacks(recipe: Recipe, logs_dir: pathlib.Path) -> list:
+    """The Keras callbacks every recipe trains with. The best-epoch checkpoint, the backup
+    for resuming and the history log are :class:`zoo.checkpoints.RunBackup`'s work: Keras's
+    ModelCheckpoint, BackupAndRestore and CSVLogger write in place, and the history and
+    the best weights must survive a kill as one with the backup."""
     monitor = dict(monitor=recipe.monitor, mode=recipe.monitor_mode)
     return [
         keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.ModelCheckpoint(state_dir / "best.keras", save_best_only=True, **monitor),
-        keras.callbacks.EarlyStopping(patience=recipe.early_stopping_patience, restore_best_weights=True, **monitor),
+        keras.callbacks.EarlyStopping(patience=recipe.early_stopping_patience, **monitor),
         keras.callbacks.ReduceLROnPlateau(factor=recipe.reduce_lr_factor, patience=recipe.reduce_lr_patience, **monitor),
-        # append: a resumed run continues the same log.
-        keras.callbacks.CSVLogger(state_dir / "history.csv", append=True),
-        keras.callbacks.TensorBoard(log_dir=str(out_dir / "logs")),
-        keras.callbacks.BackupAndRestore(backup_dir=str(state_dir / "backup")),
+        keras.callbacks.TensorBoard(log_dir=str(logs_dir)),
     ]
 
 
+def staging_dir(out_dir: pathlib.Path) -> pathlib.Path:
+    """Where a run in progress into `out_dir` keeps everything until it is published."""
+    return out_dir.with_name(f".{out_dir.name}.training")
+
+
+def is_finished_run(folder: pathlib.Path) -> bool:
+    return all((folder / name).is_file() for name in RUN_FILES)
+
+
+def _check_out_dir(out_dir: pathlib.Path, overwrite: bool) -> None:
+    """`out_dir` may be absent, empty, or (with `overwrite`) a finished run: nothing else is replaced."""
+    if out_dir.is_symlink() or out_dir.exists() and not out_dir.is_dir():
+        raise ZooError(f"--out {out_dir}: expected a folder for the run, found a file")
+    if not out_dir.exists() or not any(out_dir.iterdir()):
+        return
+    if not is_finished_run(out_dir):
+        raise ZooError(f"--out {out_dir}: the folder holds files that are not a zoo run; "
+                       f"choose an absent or empty folder")
+    if not overwrite:
+        raise ZooError(f"--out {out_dir}: holds a finished run; pass --overwrite to replace it, "
+                       f"or choose another folder")
+
+
+def _differing_keys(stored: dict, config: dict) -> list[str]:
+    """The resume keys (dotted, down to recipe fields) whose values differ."""
+    differ = []
+    for key in RESUME_KEYS:
+        old, new = stored.get(key), config.get(key)
+        if isinstance(old, dict) and isinstance(new, dict) and key == "recipe":
+            differ += [f"recipe.{k}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+        elif json.dumps(old, sort_keys=True) != json.dumps(new, sort_keys=True):
+            differ.append(key)
+    return differ
+
+
+def _prepare_staging(staging: pathlib.Path, config: dict, overwrite: bool) -> bool:
+    """Make `staging` ready for `config`; True when it holds a run in progress to resume."""
+    stored_path = staging / "config.json"
+    if staging.exists() and stored_path.is_file():
+        try:
+            stored = json.loads(stored_path.read_text("utf-8"))
+        except ValueError:
+            stored = {}
+        differ = _differing_keys(stored, config)
+        if not differ:
+            return True
+        if not overwrite:
+            raise ZooError(f"{staging}: an interrupted run with another configuration ({', '.join(differ)} "
+                           f"differ); re-run with the same options to resume it, or pass --overwrite to discard it")
+    if staging.exists():
+        storage.remove_dir(staging)
+    staging.mkdir()
+    return False
+
+
 def train(recipe: Recipe, *, out_dir=None, seed: int = 0, limit: int | None = None, data_dir=None,
-          verbose="auto", extra_callbacks=()) -> dict:
+          overwrite: bool = False, verbose="auto", extra_callbacks=()) -> dict:
     """Train `recipe` into `out_dir` (default ``saved_models/<recipe>``); returns test metrics.
 
-    Re-running with the same `out_dir` after an interruption resumes from the last
-    completed epoch (keras BackupAndRestore). `limit` caps the examples per split, for
-    quick runs.
+    Re-running with the same `out_dir` and configuration after an interruption resumes
+    after the last completed epoch, and ends as the uninterrupted run would. `limit` caps
+    the examples per split, for quick runs. An `out_dir` holding a finished run is replaced
+    only with `overwrite`.
     """
     out_dir = pathlib.Path(out_dir or DEFAULT_RUNS_DIR / recipe.name)
-    state_dir = out_dir / "train_state"
-    state_dir.mkdir(parents=True, exist_ok=True)
-    if not (state_dir / "backup").exists():
-        (state_dir / "history.csv").unlink(missing_ok=True)  # a fresh run starts a fresh log
+    _check_seed(seed)
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ZooError(f"--out {out_dir}: cannot create its parent folder ({error.strerror})") from None
+    with storage.folder_lock(out_dir, "run folder"):
+        _check_out_dir(out_dir, overwrite)
+        return _train_locked(recipe, out_dir, seed=seed, limit=limit, data_dir=data_dir, overwrite=overwrite,
+                             verbose=verbose, extra_callbacks=extra_callbacks)
 
+
+def _check_seed(seed) -> None:
+    if not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ZooError(f"--seed {seed}: expected a whole number in 0..{2**32 - 1}")
+
+
+def _train_locked(recipe, out_dir, *, seed, limit, data_dir, overwrite, verbose, extra_callbacks) -> dict:
+    staging = staging_dir(out_dir)
+    storage.remove_stale(out_dir.parent, f".{out_dir.name}.trash-")
     keras.utils.set_random_seed(seed)
     task = TASKS[recipe.task]
     data = task.prepare(recipe, seed=seed, limit=limit, data_dir=data_dir, batch_size=recipe.batch_size)
     model_options = {**recipe.model_options, **data.model_options}
     model = create_model(recipe.model, recipe.preset, **model_options)
     compile_model(model, recipe, task)
-
     config = {
         "recipe": recipe.to_dict(),
         "model": recipe.model,
@@ -155,42 +221,74 @@ def train(recipe: Recipe, *, out_dir=None, seed: int = 0, limit: int | None = No
         "versions": library_versions(),
         "seed": seed,
         "limit": limit,
+        "data_dir": None if data_dir is None else str(data_dir),
     }
-    atomic_write_text(out_dir / "config.json", json.dumps(config, indent=2))
+    resuming = _prepare_staging(staging, config, overwrite)
+    storage.atomic_write_text(staging / "config.json", json.dumps(config, indent=2))
     if data.vocab is not None:
-        save_vocab(data.vocab, out_dir / "vocab.json")
+        save_vocab(data.vocab, staging / "vocab.json")
 
     # Usually `model` itself; for carried LSTM states, a view sharing its layers.
     fit_model, validation = task.training_model(model, data)
     if fit_model is not model:
         compile_model(fit_model, recipe, task)
-    callbacks = [*data.callbacks, *task.callbacks(model, data, recipe, out_dir),
-                 *standard_callbacks(recipe, out_dir, state_dir), *extra_callbacks]
-    fit_data = data.train if isinstance(data.train, keras.utils.PyDataset) else None
-    x, y = (fit_data, None) if fit_data is not None else data.train
-    started = time.perf_counter()
-    fit_model.fit(
-        x, y,
-        batch_size=None if fit_data is not None else recipe.batch_size,
-        epochs=recipe.epochs,
-        validation_data=validation,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
-    train_seconds = time.perf_counter() - started
+    fit_model.optimizer.build(fit_model.trainable_variables)  # so a backup's optimizer state can load
+    backups = staging / "backups"
+    checkpoint = checkpoints.restore(backups, fit_model) if resuming else None
+    initial_epoch = 0 if checkpoint is None else checkpoint.epochs_done
+    if hasattr(data.train, "start_epoch"):
+        data.train.start_epoch(initial_epoch)  # the data order of the epoch training goes on with
 
+    callbacks = [*data.callbacks, *task.callbacks(model, data, recipe, staging),
+                 *standard_callbacks(recipe, staging / "logs"), *extra_callbacks]
+    backup = checkpoints.RunBackup(backups, model=model, epochs=recipe.epochs, monitor=recipe.monitor,
+                                   mode=recipe.monitor_mode, callbacks=callbacks, checkpoint=checkpoint,
+                                   epoch_files=[staging / "samples.jsonl"])
+    started = time.perf_counter()
+    if checkpoint is None or not checkpoint.finished:
+        fit_model.fit(
+            data.train,
+            epochs=recipe.epochs,
+            initial_epoch=initial_epoch,
+            validation_data=validation,
+            callbacks=[*callbacks, backup],
+            verbose=_progress(verbose),
+        )
+    train_seconds = time.perf_counter() - started
+    if backup.best is None:
+        raise ZooError(f"{recipe.name}: training stopped before completing an epoch; nothing was published")
+    # The final model is the best epoch's, also when that epoch came before an interruption.
+    model.load_weights(backups / backup.best["folder"] / checkpoints.BEST)
     metrics = task.evaluate(model, data, recipe, batch_size=recipe.batch_size)
-    with open(state_dir / "history.csv", newline="") as f:
-        epochs_run = sum(1 for _ in csv.DictReader(f))
-    metrics.update({"epochs": epochs_run, "train_seconds_last_session": round(train_seconds, 1),
-                    "backend": keras.backend.backend()})
-    atomic_save_model(model, out_dir / "model.keras")
-    shutil.copyfile(state_dir / "history.csv", out_dir / ".history.partial.csv")
-    os.replace(out_dir / ".history.partial.csv", out_dir / "history.csv")
-    atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, indent=2))
-    plot_history(out_dir / "history.csv", out_dir / "curves.png")
-    shutil.rmtree(state_dir, ignore_errors=True)
+    metrics.update({"epochs": len(backup.rows), "best_epoch": backup.best["epoch"] + 1,
+                    "train_seconds_last_session": round(train_seconds, 1), "backend": keras.backend.backend()})
+    _publish_run(staging, out_dir, model, backup.rows, metrics)
     return metrics
+
+
+def _progress(verbose):
+    """Keras's progress bar on a terminal; one line per epoch in a log file or CI."""
+    if verbose == "auto":
+        return "auto" if sys.stdout.isatty() else 2
+    return verbose
+
+
+def _publish_run(staging: pathlib.Path, out_dir: pathlib.Path, model, rows, metrics) -> None:
+    """Build the finished run folder inside `staging` and swap it into place whole."""
+    final = staging / "publish"
+    shutil.rmtree(final, ignore_errors=True)
+    final.mkdir()
+    model.save(final / "model.keras")
+    for name in ("config.json", "vocab.json", "samples.jsonl"):
+        if (staging / name).is_file():
+            shutil.copyfile(staging / name, final / name)
+    if (staging / "logs").is_dir():
+        shutil.copytree(staging / "logs", final / "logs")
+    (final / "history.csv").write_text(history_csv(rows), "utf-8")
+    (final / "metrics.json").write_text(json.dumps(metrics, indent=2), "utf-8")
+    plot_history(rows, final / "curves.png")
+    storage.publish_dir(final, out_dir)
+    storage.remove_dir(staging)
 
 
 # ---------------------------------------------------------------------- reading runs back
