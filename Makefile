@@ -25,7 +25,7 @@ data:
 		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; }
 
 demo: setup data
-	$(BIN)/zoo train lstm_fashion_mnist --epochs 1 --out saved_models/demo
+	$(BIN)/zoo train lstm_fashion_mnist --epochs 1 --out saved_models/demo --overwrite
 	$(BIN)/zoo export saved_models/demo
 	$(BIN)/zoo predict saved_models/demo/export $(FASHION_MNIST_DIR)/t10k-images-idx3-ubyte.gz | head -5
 

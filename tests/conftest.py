@@ -1,12 +1,31 @@
 """Shared test setup. The suite runs once per backend: KERAS_BACKEND picks it."""
 
 import os
+import pathlib
 import sys
 
 import numpy as np
 import pytest
 
+from zoo.data import images, text
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The real data the tests read, found the way the zoo finds it (never a path of one machine).
+DATA = {
+    "fashion_mnist": pathlib.Path(images.DEFAULT_IDX_DIRS["fashion_mnist"]),
+    "tiny_shakespeare": text.shared_data_dir() / "tiny_shakespeare" / "input.txt",
+    "jaychou_lyrics": text.shared_data_dir() / "jaychou_lyrics" / "jaychou_lyrics.txt.zip",
+}
+LARGE_REASON = "full training run: opt in with --run-large"
+
+
+def require_data(name: str) -> pathlib.Path:
+    """The path of data set `name`; skips the test, saying what to install, when it is absent."""
+    path = DATA[name]
+    if not path.exists():
+        pytest.skip(f"{path} is absent (apt-get install dataset-fashion-mnist / ../shared/data)")
+    return path
 
 
 def pytest_addoption(parser):
@@ -16,10 +35,28 @@ def pytest_addoption(parser):
 def pytest_collection_modifyitems(config, items):
     if config.getoption("--run-large"):
         return
-    skip = pytest.mark.skip(reason="full training run: opt in with --run-large")
+    skip = pytest.mark.skip(reason=LARGE_REASON)
     for item in items:
         if "large" in item.keywords:
             item.add_marker(skip)
+
+
+_unexpected_skips = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and LARGE_REASON not in str(report.longrepr):
+        _unexpected_skips.append(f"{report.nodeid}: {report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """With ZOO_NO_SKIPS=1 (set by .ci/run, where all the data is installed) a skipped test
+    fails the run: a skip there means a test silently stopped testing."""
+    if os.environ.get("ZOO_NO_SKIPS") == "1" and _unexpected_skips:
+        missing = [str(p) for p in DATA.values() if not p.exists()]
+        print("\nZOO_NO_SKIPS=1 but these tests were skipped" + (f" (data absent: {missing})" if missing else "")
+              + ":\n  " + "\n  ".join(_unexpected_skips))
+        session.exitstatus = 1
 
 
 def pytest_report_header(config):

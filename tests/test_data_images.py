@@ -12,7 +12,9 @@ from zoo.data import images
 from zoo.data.images import DataError, ImageSplits, load_image_rows, read_idx
 from zoo.errors import ZooError
 
-DEBIAN_FASHION = "/usr/share/datasets/fashion-mnist"
+from conftest import DATA
+
+DEBIAN_FASHION = str(DATA["fashion_mnist"])
 N_TRAIN, N_TEST = 50, 20
 
 

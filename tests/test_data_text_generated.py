@@ -13,9 +13,11 @@ import pytest
 from zoo.data import generated, text
 from zoo.errors import DataError, ZooError
 
+from conftest import DATA
+
 SHARED = text.shared_data_dir()
-LYRICS_ARCHIVE = pathlib.Path("/work/shared/data/jaychou_lyrics/jaychou_lyrics.txt.zip")
-SHAKESPEARE_INPUT = pathlib.Path("/work/shared/data/tiny_shakespeare/input.txt")
+LYRICS_ARCHIVE = DATA["jaychou_lyrics"]
+SHAKESPEARE_INPUT = DATA["tiny_shakespeare"]
 
 
 def one_line_error(excinfo, *needles):

@@ -38,12 +38,11 @@ def test_output_shape_and_finite(name):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_every_layer_is_named_by_the_builder(name):
-    _, model, _, _ = tiny(name)
-    # Keras's automatic names end in a counter (dense_3); the zoo names every layer itself.
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        assert not layer.name.startswith(("dense", "lstm_cell", "embedding")), layer.name
+    # A layer Keras names itself gets a new counter each time it is built (dense, dense_1, ...):
+    # two builds in one process agree on every name only if the builder gave them all.
+    _, first, _, _ = tiny(name)
+    _, second, _, _ = tiny(name)
+    assert [layer.name for layer in first.layers] == [layer.name for layer in second.layers]
 
 
 @pytest.mark.parametrize("name", MODELS)

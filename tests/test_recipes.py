@@ -13,20 +13,15 @@ from zoo.cli import main
 from zoo.recipe import list_recipes, load_recipe
 from zoo.training import staging_dir, train
 
-FASHION_DIR = pathlib.Path("/usr/share/datasets/fashion-mnist")
-SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
-NEEDS = {
-    "lstm_fashion_mnist": FASHION_DIR,
-    "simple_rnn_fashion_mnist": FASHION_DIR,
-    "char_lm_shakespeare": SHARED / "tiny_shakespeare" / "input.txt",
-    "char_lm_lyrics": SHARED / "jaychou_lyrics" / "jaychou_lyrics.txt.zip",
-}
+from conftest import require_data
+
+NEEDS = {"lstm_fashion_mnist": "fashion_mnist", "simple_rnn_fashion_mnist": "fashion_mnist",
+         "char_lm_shakespeare": "tiny_shakespeare", "char_lm_lyrics": "jaychou_lyrics"}
 
 
-def needs_data(name):
-    path = NEEDS.get(name)
-    if path is not None and not path.exists():
-        pytest.skip(f"{path} is absent (apt-get install dataset-fashion-mnist / ../shared/data)")
+def needs_data(recipe_name):
+    if recipe_name in NEEDS:
+        require_data(NEEDS[recipe_name])
 
 
 def tiny(name, **changes):

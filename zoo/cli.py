@@ -165,11 +165,13 @@ def decode_command(run_dir, texts, beam):
               help="Comma-separated formats.")
 @click.option("--out", type=click.Path(file_okay=False), help="Export folder [default: RUN_DIR/export].")
 @click.option("--data-dir", type=click.Path(), help="Folder of local data [default: $ZOO_DATA_DIR, then built-in places].")
-def export_command(run_dir, formats, out, data_dir):
+@click.option("--tolerance", type=FiniteFloat(min=0), default=1e-5, show_default=True,
+              help="Largest absolute difference allowed between Keras and an artifact (plus 1e-6 x |output|).")
+def export_command(run_dir, formats, out, data_dir, tolerance):
     """Export a run as .keras, SavedModel and ONNX, verified against the Keras model."""
     from zoo.export import export_run, parse_formats
 
-    export_run(run_dir, formats=parse_formats(formats), out=out, data_dir=data_dir)
+    export_run(run_dir, formats=parse_formats(formats), out=out, data_dir=data_dir, tolerance=tolerance)
 
 
 _ENGINE = click.option("--engine", type=click.Choice(["onnx", "savedmodel"]), default="onnx", show_default=True,

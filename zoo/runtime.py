@@ -64,10 +64,16 @@ class ExportedModel:
             raise ExportError(f"{self.folder}: not an export folder (no {MANIFEST}); make one with `zoo export RUN_DIR`") from None
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ExportError(f"{manifest_path}: expected an export manifest ({first_line(error)})") from None
-        vocab = self.manifest.get("vocab")
         self.vocab = None
-        if vocab is not None:
-            self.vocab = (Seq2SeqVocabulary if vocab["kind"] == "seq2seq" else Vocabulary)(vocab["chars"])
+        try:
+            _check_manifest(self.manifest)
+            vocab = self.manifest.get("vocab")
+            if vocab is not None:
+                self.vocab = (Seq2SeqVocabulary if vocab["kind"] == "seq2seq" else Vocabulary)(vocab["chars"])
+        except (ValueError, KeyError, TypeError) as error:  # DataError is a ZooError, not caught here
+            raise ExportError(f"{manifest_path}: expected an export manifest ({first_line(error)})") from None
+        except ZooError as error:
+            raise ExportError(f"{manifest_path}: {error}") from None
         self._runners = {}
 
     # ------------------------------------------------------------------ integrity
@@ -96,7 +102,11 @@ class ExportedModel:
         if artifact not in self._runners:
             path = self._verified(artifact_path(artifact, self.engine))
             spec = self.artifacts[artifact]
-            self._runners[artifact] = (_onnx_runner if self.engine == "onnx" else _savedmodel_runner)(path, spec)
+            try:
+                self._runners[artifact] = (_onnx_runner if self.engine == "onnx" else _savedmodel_runner)(path, spec)
+            except Exception as error:
+                raise ExportError(f"{path}: cannot load the {self.engine} artifact "
+                                  f"({type(error).__name__}: {first_line(error)})") from None
         return self._runners[artifact]
 
     def run(self, artifact: str, inputs) -> list[np.ndarray]:
@@ -108,7 +118,16 @@ class ExportedModel:
             names = ", ".join(i["name"] for i in spec["inputs"])
             raise ExportError(f"artifact {artifact!r}: expected {len(spec['inputs'])} inputs ({names}), got {len(inputs)}")
         arrays = [_checked_input(x, s) for x, s in zip(inputs, spec["inputs"])]
-        return self._runner(artifact)(arrays)
+        runner = self._runner(artifact)
+        try:
+            outputs = runner(arrays)
+        except Exception as error:  # the engine refused the graph or the inputs the manifest named
+            raise ExportError(f"{self.folder}: the {self.engine} artifact {artifact!r} failed to run "
+                              f"({type(error).__name__}: {first_line(error)}); is the manifest the one exported with it?") from None
+        if len(outputs) != len(spec["outputs"]):
+            raise ExportError(f"{self.folder}: artifact {artifact!r} gave {len(outputs)} outputs, "
+                              f"the manifest lists {len(spec['outputs'])}")
+        return outputs
 
     def step_function(self, artifact: str = "step"):
         """A :mod:`zoo.generate` step function over an exported step artifact."""
@@ -148,6 +167,52 @@ class ExportedModel:
                            list(sources), beam_width=beam_width, **self.manifest["decoding"])
 
 
+TASK_ARTIFACTS = {"classification": ("model",), "language_model": ("model", "step"),
+                  "seq2seq": ("model", "encoder", "decoder_step")}
+
+
+def _check_manifest(manifest: dict) -> None:
+    """Raise ValueError/KeyError/TypeError where the manifest is not what ``zoo export`` writes."""
+    task = manifest["task"]
+    if task not in TASK_ARTIFACTS:
+        raise ValueError(f"task {task!r} is not one of {', '.join(TASK_ARTIFACTS)}")
+    artifacts = manifest["artifacts"]
+    missing = [a for a in TASK_ARTIFACTS[task] if a not in artifacts]
+    if missing:
+        raise ValueError(f"a {task} export needs the artifacts {', '.join(missing)}")
+    for name, spec in artifacts.items():
+        for kind in ("inputs", "outputs"):
+            tensors = spec[kind]
+            if not isinstance(tensors, list) or not tensors:
+                raise ValueError(f"artifact {name!r}: {kind} must be a non-empty list")
+            for tensor in tensors:
+                if not isinstance(tensor["name"], str) or not isinstance(tensor["shape"], list):
+                    raise ValueError(f"artifact {name!r}: each of its {kind} needs a name and a shape")
+                if not all(d is None or isinstance(d, int) and d > 0 for d in tensor["shape"]):
+                    raise ValueError(f"artifact {name!r}: bad shape {tensor['shape']}")
+                if np.dtype(tensor["dtype"]).kind not in "fiu":
+                    raise ValueError(f"artifact {name!r}: dtype {tensor['dtype']!r} is not numeric")
+    if not isinstance(manifest["files"], dict):
+        raise TypeError("files must map paths to sha256 digests")
+    vocab = manifest.get("vocab")
+    if task != "classification":
+        if not isinstance(vocab, dict) or vocab.get("kind") not in ("seq2seq", "characters"):
+            raise ValueError("vocab must have kind 'seq2seq' or 'characters'")
+        chars = vocab["chars"]
+        if not isinstance(chars, list) or len(chars) < 2 or not all(isinstance(c, str) and len(c) == 1 for c in chars):
+            raise ValueError("vocab chars must be a list of single characters")
+        classes = artifacts["model"]["outputs"][0]["shape"][-1]
+        if classes is not None and classes != len(chars):
+            raise ValueError(f"the vocabulary has {len(chars)} symbols, the model predicts {classes}")
+    if task == "seq2seq":
+        decoding = manifest["decoding"]
+        for key in ("source_len", "target_len"):
+            if not isinstance(decoding[key], int) or decoding[key] < 1:
+                raise ValueError(f"decoding.{key} must be a positive whole number")
+        if not isinstance(decoding["reverse_source"], bool):
+            raise ValueError("decoding.reverse_source must be true or false")
+
+
 def load_images(paths) -> np.ndarray:
     """Images (batch, 28, 28) float32 in [0, 1] from .npy arrays, IDX files or 28x28 PNGs."""
     from zoo.data.images import read_idx
@@ -160,8 +225,10 @@ def load_images(paths) -> np.ndarray:
         if name.endswith(".npy"):
             try:
                 array = np.load(path, allow_pickle=False)
-            except (OSError, ValueError) as error:
+            except (OSError, ValueError, EOFError) as error:  # an empty file raises EOFError
                 raise ExportError(f"{path}: expected a .npy array ({first_line(error)})") from None
+            if not isinstance(array, np.ndarray):
+                raise ExportError(f"{path}: expected a .npy array, found a .npz archive")
         elif name.endswith(".png"):
             array = _read_png(path)
         elif "idx" in name or name.endswith(".gz"):
@@ -172,21 +239,36 @@ def load_images(paths) -> np.ndarray:
             array = array[None]
         if array.ndim != 3 or array.shape[1:] != (28, 28):
             raise ExportError(f"{path}: expected images of shape (28, 28) or (N, 28, 28), got {array.shape}")
+        if len(array) == 0:
+            raise ExportError(f"{path}: expected at least one image, found none")
         if array.dtype == np.uint8:
             array = array.astype(np.float32) / 255
-        elif array.dtype.kind != "f" or array.size and (array.min() < 0 or array.max() > 1):
-            raise ExportError(f"{path}: expected uint8 pixels or floats in [0, 1], got {array.dtype}")
+        elif array.dtype.kind != "f" or not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 1:
+            raise ExportError(f"{path}: expected uint8 pixels or finite floats in [0, 1], got {array.dtype}"
+                              + (" with NaN or infinite values" if array.dtype.kind == "f" else ""))
         batches.append(array.astype(np.float32))
     return np.concatenate(batches)
 
 
+# 8-bit modes that convert("L") maps to gray faithfully; 16-bit and float modes it clips to white.
+_EIGHT_BIT_MODES = ("1", "L", "LA", "P", "RGB", "RGBA")
+
+
 def _read_png(path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    """A 28x28 8-bit PNG as uint8 gray. The size is checked from the header before any pixel
+    is decoded, so a decompression bomb costs nothing."""
+    from PIL import Image
 
     try:
-        with Image.open(path) as image:
+        with Image.open(path, formats=["PNG"]) as image:
+            if image.size != (28, 28):
+                raise ExportError(f"{path}: expected a 28x28 image, found {image.size[0]}x{image.size[1]}")
+            if image.mode not in _EIGHT_BIT_MODES:
+                raise ExportError(f"{path}: expected an 8-bit grayscale or color PNG, found mode {image.mode}")
             return np.asarray(image.convert("L"), dtype=np.uint8)
-    except (OSError, UnidentifiedImageError) as error:
+    except ExportError:
+        raise
+    except Exception as error:  # PIL raises OSError, DecompressionBombError, SyntaxError, ...
         raise ExportError(f"{path}: expected a PNG image ({first_line(error)})") from None
 
 

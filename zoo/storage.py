@@ -129,21 +129,33 @@ def remove_stale(parent: pathlib.Path, prefix: str) -> None:
 @contextlib.contextmanager
 def folder_lock(target: pathlib.Path, what: str):
     """Hold an exclusive lock on `target` (a hidden ``.NAME.lock`` file beside it) or raise
-    BusyError at once. The kernel drops the lock when the process dies, even by kill -9."""
+    BusyError at once. The kernel drops the lock when the process dies, even by kill -9; the
+    file is removed on release, so a command that was refused or failed leaves nothing behind.
+    """
     lock_path = target.with_name(f".{target.name}.lock")
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as error:
-        raise ZooError(f"{target}: cannot create the {what} there ({error.strerror})") from None
-    try:
+    while True:
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise ZooError(f"{target}: cannot create the {what} there ({error.strerror})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
-            raise BusyError(f"{target}: another zoo command (pid {holder}) is using this {what}; "
-                            f"wait for it to finish") from None
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise BusyError(f"{target}: another zoo command{f' (pid {holder})' if holder else ''} is using "
+                            f"this {what}; wait for it to finish") from None
+        try:  # the holder before us may have removed the file we opened: lock the one on disk
+            if os.stat(lock_path).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
     finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)
         os.close(fd)

@@ -28,7 +28,7 @@ from zoo.models.recurrent_state import numbered_layers, zero_states
 
 @dataclasses.dataclass
 class TaskData:
-    """Splits ready for ``fit``: ``train`` is (x, y) arrays or a keras PyDataset."""
+    """Splits ready for ``fit``: ``train`` is an :class:`EpochDataset`, the others (x, y) arrays."""
 
     train: Any
     validation: tuple
@@ -38,6 +38,15 @@ class TaskData:
     test_pairs: list = dataclasses.field(default_factory=list)  # seq2seq: (source, target) strings
     validation_pairs: list = dataclasses.field(default_factory=list)
     callbacks: list = dataclasses.field(default_factory=list)  # added by Task.training_model
+
+    def check(self, limit=None) -> None:
+        """Every split holds examples (a small --limit can leave one empty)."""
+        hint = f" with --limit {limit}; raise it" if limit is not None else ""
+        if len(self.train) < 1:
+            raise DataError(f"the training split is empty{hint}")
+        for name, (_, y) in (("validation", self.validation), ("test", self.test)):
+            if len(y) < 1:
+                raise DataError(f"the {name} split is empty{hint}")
 
 
 def _limit(items, limit):
@@ -251,6 +260,9 @@ class LanguageModel(Task):
         d = recipe.data
         corpus = text.load_text(d["source"], path=d.get("path"), data_dir=data_dir)
         vocab = text.Vocabulary.from_text(corpus.train + corpus.validation + (corpus.test or ""))
+        if len(vocab) < 2:
+            raise DataError(f"{d.get('path') or d['source']}: expected a text of at least 2 distinct characters, "
+                            f"found {len(vocab)}")
         seq_len = d.get("seq_len", 100)
         train_ids = vocab.encode(corpus.train)
         if limit is not None:

@@ -209,6 +209,7 @@ def _train_locked(recipe, out_dir, *, seed, limit, data_dir, overwrite, verbose,
     keras.utils.set_random_seed(seed)
     task = TASKS[recipe.task]
     data = task.prepare(recipe, seed=seed, limit=limit, data_dir=data_dir, batch_size=recipe.batch_size)
+    data.check(limit)
     model_options = {**recipe.model_options, **data.model_options}
     model = create_model(recipe.model, recipe.preset, **model_options)
     compile_model(model, recipe, task)
@@ -250,6 +251,9 @@ def _train_locked(recipe, out_dir, *, seed, limit, data_dir, overwrite, verbose,
             data.train,
             epochs=recipe.epochs,
             initial_epoch=initial_epoch,
+            # The zoo's datasets order their batches themselves, from (seed, epoch): Keras's
+            # shuffling of batch indices would break consecutive windows and exact resumes.
+            shuffle=False,
             validation_data=validation,
             callbacks=[*callbacks, backup],
             verbose=_progress(verbose),
@@ -262,7 +266,7 @@ def _train_locked(recipe, out_dir, *, seed, limit, data_dir, overwrite, verbose,
     metrics = task.evaluate(model, data, recipe, batch_size=recipe.batch_size)
     metrics.update({"epochs": len(backup.rows), "best_epoch": backup.best["epoch"] + 1,
                     "train_seconds_last_session": round(train_seconds, 1), "backend": keras.backend.backend()})
-    _publish_run(staging, out_dir, model, backup.rows, metrics)
+    _publish_run(staging, out_dir, model, backup.rows, metrics, data.test[0])
     return metrics
 
 
@@ -273,12 +277,19 @@ def _progress(verbose):
     return verbose
 
 
-def _publish_run(staging: pathlib.Path, out_dir: pathlib.Path, model, rows, metrics) -> None:
+REFERENCE_EXAMPLES = 8
+
+
+def _publish_run(staging: pathlib.Path, out_dir: pathlib.Path, model, rows, metrics, test_x) -> None:
     """Build the finished run folder inside `staging` and swap it into place whole."""
     final = staging / "publish"
     shutil.rmtree(final, ignore_errors=True)
     final.mkdir()
     model.save(final / "model.keras")
+    # A few test inputs and this backend's logits: `zoo export` checks its artifacts against them.
+    inputs = [a[:REFERENCE_EXAMPLES] for a in test_x] if isinstance(test_x, (list, tuple)) else [test_x[:REFERENCE_EXAMPLES]]
+    logits = keras.ops.convert_to_numpy(model(inputs if len(inputs) > 1 else inputs[0], training=False))
+    np.savez(final / "reference.npz", logits=logits, **{f"input_{i}": a for i, a in enumerate(inputs)})
     for name in ("config.json", "vocab.json", "samples.jsonl"):
         if (staging / name).is_file():
             shutil.copyfile(staging / name, final / name)
@@ -309,6 +320,10 @@ def load_run(run_dir):
     except Exception as error:  # keras raises several types for a bad file
         raise ZooError(f"{model_path}: cannot load the model ({first_line(error)})") from None
     vocab = load_vocab(run_dir / "vocab.json") if (run_dir / "vocab.json").exists() else None
+    classes = int(model.outputs[0].shape[-1])
+    if vocab is not None and classes != len(vocab):
+        raise ZooError(f"{run_dir / 'vocab.json'}: {len(vocab)} symbols, but the model predicts {classes}; "
+                       f"expected the vocabulary the model was trained with")
     return recipe, model, vocab, config
 
 

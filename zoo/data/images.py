@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -58,7 +59,7 @@ def read_idx(path) -> np.ndarray:
     if len(data) < header:
         raise DataError(f"{path}: truncated IDX header: expected {ndim} dimensions in {header} bytes, found {len(data)} bytes")
     shape = struct.unpack(f">{ndim}I", data[4:header])
-    expected, found = int(np.prod(shape, dtype=np.int64)), len(data) - header
+    expected, found = math.prod(shape), len(data) - header  # Python ints: a huge header cannot overflow
     if found != expected:
         kind = "truncated" if found < expected else "corrupt (trailing bytes in)"
         raise DataError(f"{path}: {kind} IDX file: expected {expected} bytes of data for shape {shape}, found {found}")
@@ -131,6 +132,8 @@ def _load_idx(dataset, data_dir):
         image_path, label_path = paths[f"{part}_images"], paths[f"{part}_labels"]
         if images.ndim != 3 or images.shape[1:] != (ROWS, COLS):
             raise DataError(f"{image_path}: expected {dataset} images of shape (N, {ROWS}, {COLS}), found shape {images.shape}")
+        if len(images) == 0:
+            raise DataError(f"{image_path}: expected at least one image, found none")
         if labels.ndim != 1 or len(labels) != len(images):
             raise DataError(f"{label_path}: expected {len(images)} labels of shape ({len(images)},) to match {image_path}, found shape {labels.shape}")
         if labels.size and labels.max() >= NUM_CLASSES:
