@@ -260,7 +260,8 @@ def _train_locked(recipe, out_dir, *, seed, limit, data_dir, overwrite, verbose,
         )
     train_seconds = time.perf_counter() - started
     if backup.best is None:
-        raise ZooError(f"{recipe.name}: training stopped before completing an epoch; nothing was published")
+        raise ZooError(f"{recipe.name}: no epoch gave a finite {recipe.monitor} (the loss diverged?); nothing was "
+                       f"published; try a lower --learning-rate with --overwrite")
     # The final model is the best epoch's, also when that epoch came before an interruption.
     model.load_weights(backups / backup.best["folder"] / checkpoints.BEST)
     metrics = task.evaluate(model, data, recipe, batch_size=recipe.batch_size)
