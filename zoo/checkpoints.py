@@ -65,12 +65,15 @@ def _seed_variables(model) -> list:
     return [v for v in model.variables if "seed_generator" in v.path]
 
 
-def _plain(value):
-    """`value` as JSON: numpy scalars as floats, infinities as None."""
+def _json_value(value):
+    """`value` as JSON: numpy scalars and backend tensors as Python numbers, nan and inf as None."""
     if value is None:
         return None
-    value = float(value)
-    return value if math.isfinite(value) else None
+    if not isinstance(value, (int, float)):
+        value = np.asarray(keras.ops.convert_to_numpy(value)).item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 class RunBackup(keras.callbacks.Callback):
@@ -112,7 +115,7 @@ class RunBackup(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        self.rows.append({"epoch": epoch, **{k: _plain(v) for k, v in sorted(logs.items())}})
+        self.rows.append({"epoch": epoch, **{k: _json_value(v) for k, v in sorted(logs.items())}})
         name = f"epoch-{epoch + 1:04d}"
         partial = self.folder / f".{name}.partial"
         shutil.rmtree(partial, ignore_errors=True)
@@ -121,7 +124,7 @@ class RunBackup(keras.callbacks.Callback):
         value = logs.get(self.monitor, logs.get("loss"))
         if self._improved(None if value is None else float(value)):
             self.base_model.save_weights(partial / BEST)
-            self.best = {"value": _plain(value), "epoch": epoch, "folder": name}
+            self.best = {"value": _json_value(value), "epoch": epoch, "folder": name}
         state = {
             "epochs_done": epoch + 1,
             "epochs": self.epochs,
@@ -152,14 +155,6 @@ class RunBackup(keras.callbacks.Callback):
         for folder in folders:
             if folder not in keep:
                 storage.remove_dir(folder)
-
-
-def _json_value(value):
-    if isinstance(value, (np.generic, np.ndarray)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _trim_jsonl(path: pathlib.Path, epochs_done: int) -> None:
