@@ -16,9 +16,9 @@ import sys
 import time
 
 HEADLINE = {
-    "classification": ("test_accuracy", "test accuracy"),
-    "language_model": ("eval_loss", "validation loss (nats/char)"),
-    "seq2seq": ("test_exact_match", "test exact match"),
+    "classification": ("accuracy", "accuracy"),
+    "language_model": ("loss", "loss (nats/char)"),
+    "seq2seq": ("exact_match", "exact match"),
 }
 
 
@@ -34,8 +34,10 @@ def run_one(recipe: str, backend: str, out: pathlib.Path, extra: list[str]) -> d
     metrics = json.loads((run_dir / "metrics.json").read_text())
     task = json.loads((run_dir / "config.json").read_text())["recipe"]["task"]
     key, label = HEADLINE[task]
+    # Metrics are named by their split: test_..., or train_... for a task without held-out data.
+    split = "test" if f"test_{key}" in metrics else "train"
     return {"recipe": recipe, "backend": backend, "epochs": metrics["epochs"], "wall_s": round(wall, 1),
-            "metric": label, "value": metrics[key], "metrics": metrics}
+            "metric": f"{split} {label}", "value": metrics[f"{split}_{key}"], "metrics": metrics}
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from zoo.data import generated, text
+from zoo.data.vocabulary import Vocabulary
 from zoo.errors import DataError, ZooError
 
 from conftest import DATA
@@ -31,32 +32,47 @@ def one_line_error(excinfo, *needles):
 
 
 # ---------------------------------------------------------------------------------------------
-# text.Vocabulary
+# vocabulary.Vocabulary (both task kinds)
 
 
-def test_vocabulary_from_text_is_sorted_unique_characters():
-    vocab = text.Vocabulary.from_text("hello world")
+def test_vocabulary_reserves_ids_before_the_sorted_characters():
+    vocab = Vocabulary.from_text("hello world")
     assert vocab.chars == [" ", "d", "e", "h", "l", "o", "r", "w"]
-    assert len(vocab) == 8
-    assert vocab == text.Vocabulary(sorted(set("world hello")))
-    assert vocab != text.Vocabulary("dehlorw ")
+    assert (vocab.pad_id, vocab.start_id, vocab.end_id, vocab.unknown_id) == (0, 1, 2, 3)
+    assert len(vocab) == 4 + 8
+    assert vocab.encode(" ")[0] == 4
+    assert vocab == Vocabulary(sorted(set("world hello")))
+    assert vocab != Vocabulary("dehlorw ")
+    assert Vocabulary.from_text("ab", "bc").chars == ["a", "b", "c"]
 
 
-def test_vocabulary_round_trip_including_non_ascii():
-    sample = "想要有直升机 fly!"
-    vocab = text.Vocabulary.from_text(sample)
+def test_vocabulary_round_trip_including_non_ascii_and_symbols_once_reserved():
+    # "?", "S" and "E" were the tutorial's pad, start and end: now ordinary characters.
+    sample = "想要有直升机 fly! ?SE"
+    vocab = Vocabulary.from_text(sample)
     ids = vocab.encode(sample)
     assert ids.dtype == np.int32
     assert ids.shape == (len(sample),)
-    assert ids.min() >= 0 and ids.max() < len(vocab)
+    assert ids.min() >= 4 and ids.max() < len(vocab)
     assert vocab.decode(ids) == sample
     assert vocab.decode(list(ids)) == sample
     assert vocab.decode([]) == ""
     assert vocab.encode("").shape == (0,)
+    assert Vocabulary.from_json(vocab.to_json()) == vocab
 
 
-def test_vocabulary_unknown_character_is_one_line_data_error():
-    vocab = text.Vocabulary.from_text("abc")
+def test_vocabulary_decode_skips_pad_and_start_stops_at_end_marks_unknown():
+    vocab = Vocabulary.from_text("0123456789+")
+    noisy = [vocab.start_id, *vocab.encode("42"), vocab.pad_id, *vocab.encode("7"), vocab.unknown_id,
+             vocab.end_id, *vocab.encode("99"), vocab.end_id]
+    assert vocab.decode(noisy) == "427\ufffd"
+    assert vocab.decode(np.array([vocab.end_id, *vocab.encode("1")])) == ""
+    assert vocab.decode(np.array(vocab.encode("305"), dtype=np.int64)) == "305"
+
+
+def test_vocabulary_maps_unseen_characters_to_unknown_only_when_asked():
+    vocab = Vocabulary.from_text("abc")
+    assert vocab.encode("abz", unknown=True).tolist() == [4, 5, vocab.unknown_id]
     with pytest.raises(DataError) as excinfo:
         vocab.encode("abz", what="prompt")
     one_line_error(excinfo, "'z'", "prompt", "3 characters")
@@ -66,9 +82,17 @@ def test_vocabulary_unknown_character_is_one_line_data_error():
     one_line_error(excinfo, repr("\n"))
 
 
+@pytest.mark.parametrize("data", [{"kind": "characters", "chars": ["a", "b"]}, {"specials": ["?"], "chars": ["a"]},
+                                  {"specials": ["<pad>", "<start>", "<end>", "<unk>"], "chars": ["ab"]}, ["a"]])
+def test_vocabulary_from_json_rejects_other_shapes(data):
+    with pytest.raises(DataError) as excinfo:
+        Vocabulary.from_json(data)
+    one_line_error(excinfo, "vocabulary")
+
+
 def test_vocabulary_rejects_duplicate_characters():
     with pytest.raises(DataError) as excinfo:
-        text.Vocabulary(["a", "b", "a"])
+        Vocabulary(["a", "b", "a"])
     one_line_error(excinfo, "distinct")
 
 
@@ -124,16 +148,14 @@ def test_load_text_file_tail_split(tmp_path):
     path.write_text(body, encoding="utf-8")
     assert text.read_text_file(path) == body
     corpus = text.load_text("file", path=path)
-    assert len(corpus.train) == 900  # int(1001 * 0.9)
-    assert len(corpus.validation) == 101
-    assert corpus.train + corpus.validation == body  # a tail cut, order kept
-    assert corpus.test is None
-    assert corpus.evaluation is corpus.validation
+    assert len(corpus.validation) == len(corpus.test) == 50  # int(1001 * 0.05)
+    assert len(corpus.train) == 1001 - 100
+    assert corpus.train + corpus.validation + corpus.test == body  # tail cuts, order kept
 
 
 def test_hold_out_fraction_and_too_short():
-    corpus = text.hold_out("x" * 100 + "y" * 100, fraction=0.5)
-    assert corpus.train == "x" * 100 and corpus.validation == "y" * 100
+    corpus = text.hold_out("x" * 100 + "y" * 50 + "z" * 50, fraction=0.25)
+    assert (corpus.train, corpus.validation, corpus.test) == ("x" * 100, "y" * 50, "z" * 50)
     with pytest.raises(DataError) as excinfo:
         text.hold_out("abc")
     one_line_error(excinfo, "3 characters")
@@ -159,13 +181,9 @@ def test_jaychou_lyrics_real_archive(monkeypatch):
     monkeypatch.delenv("ZOO_DATA_DIR", raising=False)
     for corpus in (text.load_text("jaychou_lyrics"),
                    text.load_text("jaychou_lyrics", data_dir=LYRICS_ARCHIVE.parent.parent)):
-        total = len(corpus.train) + len(corpus.validation)
-        assert total == 63282
-        assert len(corpus.train) == int(63282 * 0.9)
-        assert len(corpus.validation) == 63282 - int(63282 * 0.9)
-        assert abs(len(corpus.validation) / total - 0.1) < 1e-3
-        assert corpus.test is None and corpus.evaluation is corpus.validation
-        for split in (corpus.train, corpus.validation):
+        assert len(corpus.train) + len(corpus.validation) + len(corpus.test) == 63282
+        assert len(corpus.validation) == len(corpus.test) == int(63282 * 0.05)
+        for split in (corpus.train, corpus.validation, corpus.test):
             assert "\n" not in split and "\r" not in split
         assert corpus.train.startswith("想要有直升机")
 
@@ -182,7 +200,7 @@ def test_jaychou_lyrics_small_archive_replaces_newlines(tmp_path):
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("jaychou_lyrics.txt", lyrics.encode("utf-8"))
     corpus = text.load_text("jaychou_lyrics", data_dir=tmp_path)
-    joined = corpus.train + corpus.validation
+    joined = corpus.train + corpus.validation + corpus.test
     assert len(joined) == len(lyrics)
     assert joined == lyrics.replace("\n", " ").replace("\r", " ")
 
@@ -231,7 +249,6 @@ def test_tiny_shakespeare_through_tfds(monkeypatch):
     assert len(corpus.train) == 1003854
     assert len(corpus.validation) == 55770
     assert len(corpus.test) == 55770
-    assert corpus.evaluation is corpus.test
     assert corpus.train.startswith("First Citizen:")
     # tfds's splits are consecutive pieces of the one file.
     original = SHAKESPEARE_INPUT.read_text(encoding="utf-8")
@@ -382,37 +399,15 @@ def test_addition_problems_too_many_and_bad_digits():
 
 
 # ---------------------------------------------------------------------------------------------
-# generated.Seq2SeqVocabulary
+# generated.vocabulary_for
 
 
-def test_seq2seq_vocabulary_special_ids():
-    vocab = generated.Seq2SeqVocabulary("0123456789+")
-    assert (vocab.pad_id, vocab.start_id, vocab.end_id) == (0, 1, 2)
-    assert vocab.chars[:3] == [generated.PAD, generated.START, generated.END] == ["?", "S", "E"]
-    assert len(vocab) == 3 + 11
-    # Special symbols among the task's characters are not added twice.
-    assert generated.Seq2SeqVocabulary("aSb?E").chars == ["?", "S", "E", "a", "b"]
-
-
-def test_seq2seq_vocabulary_encode_decode():
-    vocab = generated.Seq2SeqVocabulary("0123456789+")
-    ids = vocab.encode("12+345")
-    assert all(i > vocab.end_id for i in ids)
-    assert vocab.decode(ids) == "12+345"
-    # Decoding skips pads and starts and stops at the first end symbol.
-    noisy = [vocab.start_id, *vocab.encode("42"), vocab.pad_id, *vocab.encode("7"),
-             vocab.end_id, *vocab.encode("99"), vocab.end_id]
-    assert vocab.decode(noisy) == "427"
-    assert vocab.decode(np.array([vocab.end_id, *vocab.encode("1")])) == ""
-    assert vocab.decode(np.array(vocab.encode("305"), dtype=np.int64)) == "305"
-
-
-@pytest.mark.parametrize("bad", ["x", "?", "S", "E"])
-def test_seq2seq_vocabulary_rejects_unknown_and_special(bad):
-    vocab = generated.Seq2SeqVocabulary("0123456789+")
-    with pytest.raises(DataError) as excinfo:
-        vocab.encode("1" + bad, what="source")
-    one_line_error(excinfo, repr(bad), "source")
+def test_seq2seq_vocabulary_comes_from_the_training_pairs_only():
+    splits = generated.PairSplits(train=[("1+2", "3")], validation=[("4+5", "9")], test=[("7+7", "14")])
+    vocab = generated.vocabulary_for(splits)
+    assert vocab.chars == ["+", "1", "2", "3"]
+    (sources, _), targets = generated.encode_pairs(splits.test, vocab, source_len=3, target_len=3)
+    assert vocab.decode(sources[0]) == "\ufffd+\ufffd" and vocab.decode(targets[0]) == "1\ufffd"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,21 +459,21 @@ def test_encode_pairs_too_long():
     one_line_error(excinfo, "'123+456'")
 
 
-def test_encode_pairs_unknown_character():
-    vocab = generated.Seq2SeqVocabulary("0123456789+")
-    with pytest.raises(DataError) as excinfo:
-        generated.encode_pairs([("1-2", "-1")], vocab, source_len=5, target_len=4)
-    one_line_error(excinfo, "'-'", "source")
+def test_encode_pairs_unknown_character_becomes_unknown_id():
+    vocab = Vocabulary.from_text("0123456789+")
+    (sources, _), targets = generated.encode_pairs([("1-2", "-1")], vocab, source_len=5, target_len=4)
+    assert sources[0, 1] == targets[0, 0] == vocab.unknown_id
 
 
-def test_word_pairs_every_split():
+def test_word_pairs_are_a_memorisation_task_evaluated_on_its_training_pairs():
     splits = generated.word_pairs()
     expected = [("man", "women"), ("black", "white"), ("king", "queen"),
                 ("girl", "boy"), ("up", "down"), ("high", "low")]
-    assert splits.train == splits.validation == splits.test == expected
+    assert splits.train == splits.test == expected and splits.validation == []
+    assert splits.evaluation_split == "train"
     # Each split is its own list: mutating one leaves the others and WORD_PAIRS alone.
     splits.train.append(("x", "y"))
-    assert len(splits.validation) == 6 and len(generated.WORD_PAIRS) == 6
+    assert len(splits.test) == 6 and len(generated.WORD_PAIRS) == 6
     vocab = generated.vocabulary_for(splits)
     (sources, decoder_in), decoder_out = generated.encode_pairs(expected, vocab, source_len=5, target_len=6)
     assert [vocab.decode(row) for row in sources] == [s for s, _ in expected]

@@ -206,7 +206,7 @@ def test_lambda_layer_is_refused_in_safe_mode(exports, tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["translate", "PAIRS", "xyz"], "character 'x' is not in the task's vocabulary"),
+        (["translate", "PAIRS", "xyz"], "character 'x' is not in the model's vocabulary"),
         (["generate", "PAIRS", "--prompt", "a"], "needs a language_model export"),
         (["predict", "PAIRS", "NPY"], "needs a classification export"),
         (["translate", "/nonexistent", "a"], "not an export folder"),

@@ -16,8 +16,7 @@ import pathlib
 import numpy as np
 
 from zoo import generate
-from zoo.data.generated import Seq2SeqVocabulary
-from zoo.data.text import Vocabulary
+from zoo.data.vocabulary import Vocabulary
 from zoo.errors import ZooError, first_line, user_error
 
 ENGINES = ("onnx", "savedmodel")
@@ -69,7 +68,7 @@ class ExportedModel:
             _check_manifest(self.manifest)
             vocab = self.manifest.get("vocab")
             if vocab is not None:
-                self.vocab = (Seq2SeqVocabulary if vocab["kind"] == "seq2seq" else Vocabulary)(vocab["chars"])
+                self.vocab = Vocabulary.from_json(vocab)
         except (ValueError, KeyError, TypeError) as error:  # DataError is a ZooError, not caught here
             raise ExportError(f"{manifest_path}: expected an export manifest ({first_line(error)})") from None
         except ZooError as error:
@@ -196,14 +195,10 @@ def _check_manifest(manifest: dict) -> None:
         raise TypeError("files must map paths to sha256 digests")
     vocab = manifest.get("vocab")
     if task != "classification":
-        if not isinstance(vocab, dict) or vocab.get("kind") not in ("seq2seq", "characters"):
-            raise ValueError("vocab must have kind 'seq2seq' or 'characters'")
-        chars = vocab["chars"]
-        if not isinstance(chars, list) or len(chars) < 2 or not all(isinstance(c, str) and len(c) == 1 for c in chars):
-            raise ValueError("vocab chars must be a list of single characters")
+        size = len(Vocabulary.from_json(vocab))  # a one-line DataError when malformed
         classes = artifacts["model"]["outputs"][0]["shape"][-1]
-        if classes is not None and classes != len(chars):
-            raise ValueError(f"the vocabulary has {len(chars)} symbols, the model predicts {classes}")
+        if classes is not None and classes != size:
+            raise ValueError(f"the vocabulary has {size} symbols, the model predicts {classes}")
     if task == "seq2seq":
         decoding = manifest["decoding"]
         for key in ("source_len", "target_len"):

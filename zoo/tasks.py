@@ -2,9 +2,13 @@
 
 * ``classification``: image rows -> class (accuracy).
 * ``language_model``: next character (cross-entropy, perplexity, bits per character),
-  trained on windows at random offsets that are drawn anew each epoch.
+  trained on windows at random offsets drawn anew each epoch, or on consecutive windows
+  whose LSTM states carry from batch to batch (and are evaluated the same way).
 * ``seq2seq``: source string -> target string with teacher forcing; judged by the exact
   match of greedy decoding through the inference models.
+
+Metrics are named by the split they were measured on (``test_...``; ``val_...`` in the
+history); a task without held-out examples reports ``train_...``.
 """
 
 from __future__ import annotations
@@ -21,30 +25,40 @@ import numpy as np
 
 from zoo import generate
 from zoo.data import generated, images, text
+from zoo.data.vocabulary import Vocabulary
 from zoo.errors import DataError, ZooError, user_error
 from zoo.models import char_lm, seq2seq
-from zoo.models.recurrent_state import numbered_layers, zero_states
+from zoo.models.recurrent_state import stream_resets
 
 
 @dataclasses.dataclass
 class TaskData:
-    """Splits ready for ``fit``: ``train`` is an :class:`EpochDataset`, the others (x, y) arrays."""
+    """Splits ready for ``fit``: ``train`` is an :class:`EpochDataset`, the others (x, y) arrays.
+
+    `validation` is None for a task without held-out examples; `evaluation_split` names the
+    split in ``test`` ("test", or "train" for such a task), and so the final metrics.
+    `streams` is set for language models evaluated with carried states: the rows of the
+    evaluation splits are then `streams` parallel streams, laid out window by window, and
+    are evaluated in batches of `streams` rows.
+    """
 
     train: Any
-    validation: tuple
+    validation: tuple | None
     test: tuple
     vocab: Any = None
     model_options: dict = dataclasses.field(default_factory=dict)
     test_pairs: list = dataclasses.field(default_factory=list)  # seq2seq: (source, target) strings
     validation_pairs: list = dataclasses.field(default_factory=list)
-    callbacks: list = dataclasses.field(default_factory=list)  # added by Task.training_model
+    evaluation_split: str = "test"
+    streams: int | None = None
 
     def check(self, limit=None) -> None:
         """Every split holds examples (a small --limit can leave one empty)."""
         hint = f" with --limit {limit}; raise it" if limit is not None else ""
         if len(self.train) < 1:
             raise DataError(f"the training split is empty{hint}")
-        for name, (_, y) in (("validation", self.validation), ("test", self.test)):
+        splits = (("validation", self.validation), ("test", self.test))
+        for name, (_, y) in ((n, split) for n, split in splits if split is not None):
             if len(y) < 1:
                 raise DataError(f"the {name} split is empty{hint}")
 
@@ -55,7 +69,11 @@ def _limit(items, limit):
 
 class EpochDataset(keras.utils.PyDataset):
     """A training dataset whose batches are a function of (seed, epoch, index) only, so a
-    resumed run (``start_epoch(k)``) sees exactly the batches the uninterrupted run saw."""
+    resumed run sees exactly the batches the uninterrupted run saw.
+
+    The epoch is set by :class:`DataEpoch` from Keras's own epoch number: counting
+    ``on_epoch_end`` calls would not do, Keras also calls it before the first epoch.
+    """
 
     def __init__(self, seed):
         super().__init__()
@@ -64,8 +82,16 @@ class EpochDataset(keras.utils.PyDataset):
     def start_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def on_epoch_end(self):
-        self.start_epoch(self.epoch + 1)
+
+class DataEpoch(keras.callbacks.Callback):
+    """Tells an :class:`EpochDataset` which epoch `fit` is starting (resumed runs included)."""
+
+    def __init__(self, dataset: EpochDataset):
+        super().__init__()
+        self.dataset = dataset
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.dataset.start_epoch(epoch)
 
 
 class ShuffledArrays(EpochDataset):
@@ -159,20 +185,14 @@ class ConsecutiveWindows(EpochDataset):
     """The tutorial's consecutive sampling: row b of batch i+1 continues row b of batch i.
 
     The text is cut into `batch_size` parallel streams (from a random offset each epoch).
-    Batch i's initial LSTM states are the final states of batch i-1, computed by
-    `state_model` and detached from the gradient, so the hidden state carries across
-    batches as in the tutorial. Inputs are ``[tokens, h1, c1, ...]``.
-
-    `state_model` holds its own copy of the weights, refreshed at each epoch's start by
-    :class:`SyncStateModel`: the JAX backend keeps the training weights out of the model's
-    variables during an epoch, so a shared-layer model could not be run mid-epoch there.
+    Inputs are ``(tokens, reset)`` for :func:`zoo.models.char_lm.build_carry_model`, whose
+    LSTM states carry from batch to batch inside the training step; `reset` is 1 in the
+    epoch's first batch only. Batches must be served in order (``fit(shuffle=False)``).
     """
 
-    def __init__(self, ids, *, seq_len, batch_size, seed, zero_states=None):
+    def __init__(self, ids, *, seq_len, batch_size, seed):
         super().__init__(seed)
         self.ids, self.seq_len, self.batch_size = ids, seq_len, batch_size
-        # Both set from the model by LanguageModel.training_model (the model comes after the data).
-        self.zero_states, self.state_model = zero_states, None
         # Leave room for any offset in [0, seq_len) and the shifted target.
         self.steps = (len(ids) - seq_len - 1) // (batch_size * seq_len)
         if self.steps < 1:
@@ -182,43 +202,16 @@ class ConsecutiveWindows(EpochDataset):
     def start_epoch(self, epoch):
         super().start_epoch(epoch)
         offset = int(np.random.default_rng([self.seed, self.epoch]).integers(0, self.seq_len))
-        length = self.steps * self.seq_len
-        stop = offset + self.batch_size * length
-        self.x = self.ids[offset:stop].reshape(self.batch_size, length)
-        self.y = self.ids[offset + 1 : stop + 1].reshape(self.batch_size, length)
-        self._last = None  # (index, tokens, states) of the batch served last
+        stop = offset + self.batch_size * self.steps * self.seq_len + 1
+        self.x, self.y = text.streams(self.ids[offset:stop], self.seq_len, self.batch_size)
 
     def __len__(self):
         return self.steps
 
-    def _window(self, index):
-        cut = slice(index * self.seq_len, (index + 1) * self.seq_len)
-        return self.x[:, cut], self.y[:, cut]
-
     def __getitem__(self, index):
-        if index == 0:
-            states = self.zero_states(self.batch_size)
-        elif self._last is not None and self._last[0] == index - 1:
-            _, tokens, states = self._last
-            states = [np.asarray(s) for s in self.state_model.predict_on_batch([tokens, *states])]
-        else:  # served out of order: replay the chain from the epoch's first batch
-            for i in range(index):
-                self[i]
-            return self[index]
-        x, y = self._window(index)
-        self._last = (index, x, states)
-        return (x, *states), y
-
-
-class SyncStateModel(keras.callbacks.Callback):
-    """Copies the trained weights into a ConsecutiveWindows' state model at each epoch start."""
-
-    def __init__(self, source: keras.Model, copy: keras.Model):
-        super().__init__()
-        self.source, self.copy = source, copy
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.copy.set_weights(self.source.get_weights())
+        rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        reset = np.full((self.batch_size, 1), float(index == 0), dtype="float32")
+        return (self.x[rows], reset), self.y[rows]
 
 
 class PerplexityLogs(keras.callbacks.Callback):
@@ -233,14 +226,17 @@ class PerplexityLogs(keras.callbacks.Callback):
 
 
 class SampleText(keras.callbacks.Callback):
-    """Prints a line sampled from a prefix after each epoch, and appends it to a JSON-lines file."""
+    """Prints a line sampled from a prefix after each epoch, and appends it to a JSON-lines file.
 
-    def __init__(self, vocab, prompt, *, length=100, path=None, seed=0):
+    It samples with `lm` (the model `fit` trains may be a carried-state view of its layers).
+    """
+
+    def __init__(self, lm, vocab, prompt, *, length=100, path=None, seed=0):
         super().__init__()
-        self.vocab, self.prompt, self.length, self.path, self.seed = vocab, prompt, length, path, seed
+        self.lm, self.vocab, self.prompt, self.length, self.path, self.seed = lm, vocab, prompt, length, path, seed
 
     def on_epoch_end(self, epoch, logs=None):
-        line = sample_text(self.model, self.vocab, self.prompt, length=self.length, temperature=0.8, seed=self.seed)
+        line = sample_text(self.lm, self.vocab, self.prompt, length=self.length, temperature=0.8, seed=self.seed)
         print(f"\nsample after epoch {epoch + 1}: {self.prompt + line!r}")
         if self.path:
             with open(self.path, "a", encoding="utf-8") as f:
@@ -255,62 +251,82 @@ def sample_text(model, vocab, prompt, *, length, temperature=1.0, top_k=None, to
 
 
 class LanguageModel(Task):
+    """Next-character prediction. With ``sampling: consecutive`` the model trains and is
+    evaluated with LSTM states carried across windows (:func:`char_lm.build_carry_model`);
+    with random windows, every window starts from zero states."""
 
     def prepare(self, recipe, *, seed, limit, data_dir, batch_size) -> TaskData:
         d = recipe.data
         corpus = text.load_text(d["source"], path=d.get("path"), data_dir=data_dir)
-        vocab = text.Vocabulary.from_text(corpus.train + corpus.validation + (corpus.test or ""))
-        if len(vocab) < 2:
-            raise DataError(f"{d.get('path') or d['source']}: expected a text of at least 2 distinct characters, "
-                            f"found {len(vocab)}")
-        seq_len = d.get("seq_len", 100)
-        train_ids = vocab.encode(corpus.train)
-        if limit is not None:
+        vocab = Vocabulary.from_text(corpus.train)  # the training split only: nothing leaks
+        if len(vocab.chars) < 2:
+            raise DataError(f"{d.get('path') or d['source']}: expected a training text of at least 2 distinct "
+                            f"characters, found {len(vocab.chars)}")
+        seq_len, sampling = d.get("seq_len", 100), d.get("sampling", "random")
+        if sampling not in ("random", "consecutive"):
+            raise ZooError(f"recipe {recipe.name!r}: sampling must be 'random' or 'consecutive', got {sampling!r}")
+
+        def ids_of(split):
+            ids = vocab.encode(getattr(corpus, split), unknown=True)
             # Keep `limit` windows' worth of each split: a quick run on real text.
-            train_ids = train_ids[: limit * seq_len + 1]
-        sampling = d.get("sampling", "random")
-        if sampling == "random":
-            steps = max(1, (len(train_ids) - 1) // (seq_len * batch_size))
-            train = RandomWindows(train_ids, seq_len=seq_len, batch_size=batch_size, steps_per_epoch=steps, seed=seed)
-        elif sampling == "consecutive":
+            return ids if limit is None else ids[: limit * seq_len + 1]
+
+        streams = None
+        if sampling == "consecutive":
+            # As many parallel streams as training uses, or fewer where a held-out split is
+            # short; every stream holds at least one window.
+            shortest = min(len(ids_of("validation")), len(ids_of("test")))
+            streams = max(1, min(batch_size, (shortest - 1) // seq_len))
+
+        def evaluation_windows(split):
+            hint = f" (with --limit {limit}; raise it)" if limit is not None else ""
+            try:
+                ids = ids_of(split)
+                return text.streams(ids, seq_len, streams) if streams else text.windows(ids, seq_len)
+            except DataError as error:
+                raise DataError(f"the {split} split: {error}{hint}") from None
+
+        train_ids = ids_of("train")
+        if sampling == "consecutive":
             train = ConsecutiveWindows(train_ids, seq_len=seq_len, batch_size=batch_size, seed=seed)
         else:
-            raise ZooError(f"recipe {recipe.name!r}: sampling must be 'random' or 'consecutive', got {sampling!r}")
-        val = text.windows(vocab.encode(corpus.validation), seq_len)
-        test = text.windows(vocab.encode(corpus.evaluation), seq_len)
+            steps = max(1, (len(train_ids) - 1) // (seq_len * batch_size))
+            train = RandomWindows(train_ids, seq_len=seq_len, batch_size=batch_size, steps_per_epoch=steps, seed=seed)
         return TaskData(
             train=train,
-            validation=tuple(_limit(a, limit) for a in val),
-            test=tuple(_limit(a, limit) for a in test),
+            validation=evaluation_windows("validation"),
+            test=evaluation_windows("test"),
             vocab=vocab,
             model_options={"vocab_size": len(vocab)},
+            streams=streams,
         )
 
     def training_model(self, model, data):
-        """The model `fit` trains: `model` itself, or a state-carrying view of its layers."""
-        if not isinstance(data.train, ConsecutiveWindows):
+        """`model` itself, or for consecutive windows a carried-state model sharing its layers."""
+        if not data.streams:
             return model, data.validation
-        carry, _ = char_lm.build_carry_models(model)
-        # A separate copy of the layers for the state model (see ConsecutiveWindows).
-        copy = keras.models.clone_model(model)
-        _, data.train.state_model = char_lm.build_carry_models(copy)
-        lstm_layers = numbered_layers(model, "lstm_")
-        data.train.zero_states = lambda batch_size: zero_states(lstm_layers, batch_size)
-        data.callbacks.append(SyncStateModel(model, copy))
         x, y = data.validation
-        return carry, ((x, *data.train.zero_states(len(x))), y)
+        carry = char_lm.build_carry_model(model, max(data.train.batch_size, data.streams))
+        return carry, ((x, stream_resets(len(x), data.streams)), y)
 
     def callbacks(self, model, data, recipe, out_dir=None):
         prompt = recipe.data.get("sample_prompt", "")
         if not prompt or any(ch not in data.vocab.index for ch in prompt):  # e.g. with --text-file
-            prompt = data.vocab.decode(data.validation[0][0][:8])
+            prompt = data.vocab.decode(data.train.ids[:8])
         path = None if out_dir is None else pathlib.Path(out_dir) / "samples.jsonl"
-        return [PerplexityLogs(), SampleText(data.vocab, prompt, path=path)]
+        return [PerplexityLogs(), SampleText(model, data.vocab, prompt, path=path)]
 
     def evaluate(self, model, data, recipe, *, batch_size) -> dict:
-        loss = float(model.evaluate(*data.test, batch_size=batch_size, verbose=0))
-        return {"eval_loss": loss, "eval_perplexity": math.exp(loss), "eval_bits_per_char": loss / math.log(2),
-                "eval_characters": int(data.test[1].size)}
+        x, y = data.test
+        if data.streams:  # as it was trained: states carried from window to window
+            carry = char_lm.build_carry_model(model, data.streams)
+            carry.compile(loss=model.loss)
+            loss = carry.evaluate((x, stream_resets(len(x), data.streams)), y, batch_size=data.streams, verbose=0)
+        else:
+            loss = model.evaluate(x, y, batch_size=batch_size, verbose=0)
+        loss = float(loss)
+        return {"test_loss": loss, "test_perplexity": math.exp(loss), "test_bits_per_char": loss / math.log(2),
+                "test_characters": int(y.size)}
 
 
 # ---------------------------------------------------------------------- seq2seq
@@ -353,18 +369,21 @@ def exact_match(model, vocab, pairs, data_config) -> tuple[float, list[str]]:
 
 
 class ExactMatch(keras.callbacks.Callback):
-    """Adds ``val_exact_match`` (greedy decoding of validation sources) and prints examples."""
+    """Adds the exact match of greedy decoding to the logs and prints examples: as
+    ``val_exact_match`` on validation pairs, or as ``exact_match`` (Keras's name for a
+    training-set metric) on the training pairs of a task without held-out pairs."""
 
-    def __init__(self, vocab, pairs, data_config, *, examples=3):
+    def __init__(self, vocab, pairs, data_config, *, held_out=True, examples=3):
         super().__init__()
         self.vocab, self.pairs, self.data_config, self.examples = vocab, pairs, data_config, examples
+        self.key, self.split = ("val_exact_match", "validation") if held_out else ("exact_match", "training")
 
     def on_epoch_end(self, epoch, logs=None):
         rate, predictions = exact_match(self.model, self.vocab, self.pairs, self.data_config)
         if logs is not None:
-            logs["val_exact_match"] = rate
+            logs[self.key] = rate
         shown = ", ".join(f"{s} -> {p}" for (s, _), p in zip(self.pairs[: self.examples], predictions))
-        print(f"\nexact match {rate:.4f} on {len(self.pairs)} validation pairs; {shown}")
+        print(f"\nexact match {rate:.4f} on {len(self.pairs)} {self.split} pairs; {shown}")
 
 
 class Seq2Seq(Task):
@@ -382,19 +401,23 @@ class Seq2Seq(Task):
 
         train, validation, test = (_limit(p, limit) for p in (splits.train, splits.validation, splits.test))
         return TaskData(
-            train=ShuffledArrays(*encode(train), batch_size=batch_size, seed=seed), validation=encode(validation), test=encode(test), vocab=vocab,
+            train=ShuffledArrays(*encode(train), batch_size=batch_size, seed=seed),
+            validation=encode(validation) if validation else None,
+            test=encode(test), vocab=vocab,
             model_options={"source_vocab_size": len(vocab), "target_vocab_size": len(vocab)},
-            test_pairs=test, validation_pairs=validation[:1000],
+            test_pairs=test, validation_pairs=(validation or train)[:1000],
+            evaluation_split=splits.evaluation_split,
         )
 
     def callbacks(self, model, data, recipe, out_dir=None):
-        return [ExactMatch(data.vocab, data.validation_pairs, recipe.data)]
+        return [ExactMatch(data.vocab, data.validation_pairs, recipe.data, held_out=data.validation is not None)]
 
     def evaluate(self, model, data, recipe, *, batch_size) -> dict:
         loss, accuracy = model.evaluate(*data.test, batch_size=batch_size, verbose=0)
         rate, _ = exact_match(model, data.vocab, data.test_pairs, recipe.data)
-        return {"test_exact_match": rate, "test_loss": float(loss), "test_char_accuracy": float(accuracy),
-                "test_examples": len(data.test_pairs)}
+        split = data.evaluation_split
+        return {f"{split}_exact_match": rate, f"{split}_loss": float(loss), f"{split}_char_accuracy": float(accuracy),
+                f"{split}_examples": len(data.test_pairs)}
 
 
 TASKS = {"classification": Classification(), "language_model": LanguageModel(), "seq2seq": Seq2Seq()}

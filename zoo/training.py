@@ -28,11 +28,11 @@ import keras
 import numpy as np
 
 from zoo import checkpoints, storage
-from zoo.data import generated, text
+from zoo.data.vocabulary import Vocabulary
 from zoo.errors import ZooError, first_line
 from zoo.recipe import Recipe
 from zoo.registry import create_model
-from zoo.tasks import TASKS
+from zoo.tasks import TASKS, DataEpoch
 
 DEFAULT_RUNS_DIR = pathlib.Path("saved_models")
 RUN_FILES = ("model.keras", "config.json")  # a folder holding both is a finished run
@@ -41,19 +41,16 @@ RESUME_KEYS = ("recipe", "model_options", "backend", "seed", "limit", "data_dir"
 
 
 # ---------------------------------------------------------------------- small file helpers
-def save_vocab(vocab, path) -> None:
-    """Vocabulary as JSON (never pickled): its kind and its characters."""
-    kind = "seq2seq" if isinstance(vocab, generated.Seq2SeqVocabulary) else "characters"
-    storage.atomic_write_text(path, json.dumps({"kind": kind, "chars": vocab.chars}, ensure_ascii=False))
+def save_vocab(vocab: Vocabulary, path) -> None:
+    """Vocabulary as JSON (never pickled): its reserved symbols and its characters."""
+    storage.atomic_write_text(path, json.dumps(vocab.to_json(), ensure_ascii=False))
 
 
-def load_vocab(path):
+def load_vocab(path) -> Vocabulary:
     try:
-        data = json.loads(pathlib.Path(path).read_text("utf-8"))
-        cls = {"seq2seq": generated.Seq2SeqVocabulary, "characters": text.Vocabulary}[data["kind"]]
-        return cls(data["chars"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ZooError(f"{path}: expected a vocabulary JSON file with 'kind' and 'chars' ({error})") from None
+        return Vocabulary.from_json(json.loads(pathlib.Path(path).read_text("utf-8")))
+    except (OSError, ValueError, ZooError) as error:
+        raise ZooError(f"{path}: {first_line(error)}") from None
 
 
 def library_versions() -> dict:
@@ -83,7 +80,7 @@ def plot_history(rows: list[dict], png_path) -> None:
     import matplotlib.pyplot as plt
 
     epochs = [int(r["epoch"]) + 1 for r in rows]
-    metrics = [m for m in ("loss", "accuracy", "exact_match", "perplexity") if f"val_{m}" in rows[0]]
+    metrics = [m for m in ("loss", "accuracy", "exact_match", "perplexity") if {m, f"val_{m}"} & set(rows[0])]
     fig, axes = plt.subplots(1, len(metrics) or 1, figsize=(5 * max(1, len(metrics)), 3.5), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for key in (metric, f"val_{metric}"):
@@ -237,10 +234,8 @@ def _train_locked(recipe, out_dir, *, seed, limit, data_dir, overwrite, verbose,
     backups = staging / "backups"
     checkpoint = checkpoints.restore(backups, fit_model) if resuming else None
     initial_epoch = 0 if checkpoint is None else checkpoint.epochs_done
-    if hasattr(data.train, "start_epoch"):
-        data.train.start_epoch(initial_epoch)  # the data order of the epoch training goes on with
 
-    callbacks = [*data.callbacks, *task.callbacks(model, data, recipe, staging),
+    callbacks = [DataEpoch(data.train), *task.callbacks(model, data, recipe, staging),
                  *standard_callbacks(recipe, staging / "logs"), *extra_callbacks]
     backup = checkpoints.RunBackup(backups, model=model, epochs=recipe.epochs, monitor=recipe.monitor,
                                    mode=recipe.monitor_mode, callbacks=callbacks, checkpoint=checkpoint,
@@ -255,6 +250,8 @@ def _train_locked(recipe, out_dir, *, seed, limit, data_dir, overwrite, verbose,
             # shuffling of batch indices would break consecutive windows and exact resumes.
             shuffle=False,
             validation_data=validation,
+            # Carried-state evaluation needs batches of exactly one window per stream.
+            validation_batch_size=data.streams or recipe.batch_size,
             callbacks=[*callbacks, backup],
             verbose=_progress(verbose),
         )

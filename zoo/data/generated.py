@@ -1,6 +1,7 @@
-"""Generated sequence-to-sequence tasks and their vocabulary.
+"""Generated sequence-to-sequence tasks: (source, target) string pairs per split.
 
-Tokens follow the tutorial: ``?`` pads, ``S`` starts the decoder, ``E`` ends a target.
+Their vocabulary (:mod:`zoo.data.vocabulary`) reserves ids for padding, start and end, so
+every character can appear in a source or a target.
 """
 
 from __future__ import annotations
@@ -9,57 +10,26 @@ import dataclasses
 
 import numpy as np
 
+from zoo.data.vocabulary import Vocabulary
 from zoo.errors import DataError
-
-PAD, START, END = "?", "S", "E"
 
 # The tutorial's word pairs (N-vs-M "translation").
 WORD_PAIRS = [("man", "women"), ("black", "white"), ("king", "queen"),
               ("girl", "boy"), ("up", "down"), ("high", "low")]
 
 
-class Seq2SeqVocabulary:
-    """Characters of a task plus the pad, start and end symbols (pad is id 0)."""
-
-    def __init__(self, chars):
-        chars = [c for c in chars if c not in (PAD, START, END)]
-        self.chars = [PAD, START, END, *chars]
-        self.index = {ch: i for i, ch in enumerate(self.chars)}
-        self.pad_id, self.start_id, self.end_id = 0, 1, 2
-
-    def __len__(self) -> int:
-        return len(self.chars)
-
-    def encode(self, text: str, *, what: str = "text") -> list[int]:
-        for ch in text:
-            if ch not in self.index or ch in (PAD, START, END):
-                raise DataError(f"{what}: character {ch!r} is not in the task's vocabulary {''.join(self.chars[3:])!r}")
-        return [self.index[ch] for ch in text]
-
-    def decode(self, ids) -> str:
-        """Characters of `ids`, stopping at the end symbol and skipping pads and starts."""
-        out = []
-        for i in ids:
-            if int(i) == self.end_id:
-                break
-            if int(i) > self.end_id:
-                out.append(self.chars[int(i)])
-        return "".join(out)
-
-    def pad(self, rows: list[list[int]], length: int) -> np.ndarray:
-        array = np.full((len(rows), length), self.pad_id, dtype=np.int32)
-        for r, ids in enumerate(rows):
-            array[r, : len(ids)] = ids
-        return array
-
-
 @dataclasses.dataclass
 class PairSplits:
-    """(source, target) string pairs per split."""
+    """(source, target) string pairs per split.
+
+    `evaluation_split` names the split the final metrics are measured on: "test", or
+    "train" for a memorisation task that has no held-out pairs (then `test` is `train`).
+    """
 
     train: list[tuple[str, str]]
     validation: list[tuple[str, str]]
     test: list[tuple[str, str]]
+    evaluation_split: str = "test"
 
 
 def addition_problems(*, digits: int = 3, train_size: int = 50000, validation_size: int = 5000,
@@ -86,17 +56,19 @@ def addition_problems(*, digits: int = 3, train_size: int = 50000, validation_si
 
 
 def word_pairs() -> PairSplits:
-    """The tutorial's six pairs; a memorisation task, so every split holds all six."""
-    return PairSplits(train=list(WORD_PAIRS), validation=list(WORD_PAIRS), test=list(WORD_PAIRS))
+    """The tutorial's six pairs: a memorisation task with no held-out pairs, so its metrics
+    are measured on the training pairs and named so."""
+    return PairSplits(train=list(WORD_PAIRS), validation=[], test=list(WORD_PAIRS), evaluation_split="train")
 
 
-def vocabulary_for(splits: PairSplits) -> Seq2SeqVocabulary:
-    chars = sorted({ch for split in (splits.train, splits.validation, splits.test) for pair in split for ch in "".join(pair)})
-    return Seq2SeqVocabulary(chars)
+def vocabulary_for(splits: PairSplits) -> Vocabulary:
+    """The characters of the training pairs (other splits' new characters become <unk>)."""
+    return Vocabulary.from_text(*("".join(pair) for pair in splits.train))
 
 
-def encode_pairs(pairs, vocab: Seq2SeqVocabulary, *, source_len: int, target_len: int, reverse_source: bool = False):
-    """Teacher-forcing arrays: (source, decoder input ``S+target``), decoder target ``target+E``.
+def encode_pairs(pairs, vocab: Vocabulary, *, source_len: int, target_len: int, reverse_source: bool = False):
+    """Teacher-forcing arrays: (source, decoder input ``<start>+target``), decoder target
+    ``target+<end>``.
 
     `target_len` counts the end symbol. Sources are reversed when asked (the trick
     keras-io's addition example uses to shorten dependencies).
@@ -106,8 +78,8 @@ def encode_pairs(pairs, vocab: Seq2SeqVocabulary, *, source_len: int, target_len
         text = source[::-1] if reverse_source else source
         if len(text) > source_len or len(target) + 1 > target_len:
             raise DataError(f"pair {source!r} -> {target!r} is longer than {source_len} / {target_len - 1} characters")
-        sources.append(vocab.encode(text, what="source"))
-        target_ids = vocab.encode(target, what="target")
+        sources.append(vocab.encode(text, unknown=True))
+        target_ids = vocab.encode(target, unknown=True)
         decoder_in.append([vocab.start_id, *target_ids])
         decoder_out.append([*target_ids, vocab.end_id])
     return (

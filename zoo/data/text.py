@@ -2,7 +2,8 @@
 
 Sources: ``tiny_shakespeare`` through tensorflow-datasets (built offline from the real file
 with ``manual_dir``, keeping tfds's train/validation/test splits), the tutorial's Chinese
-lyrics (``jaychou_lyrics.txt.zip``, last 10% held out), or any local UTF-8 file.
+lyrics (``jaychou_lyrics.txt.zip``), or any local UTF-8 file; these two are cut into
+train, validation and test by :func:`hold_out`.
 """
 
 from __future__ import annotations
@@ -27,51 +28,13 @@ def shared_data_dir(data_dir: str | os.PathLike | None = None) -> pathlib.Path:
     return pathlib.Path(data_dir or os.environ.get("ZOO_DATA_DIR") or _CHECKOUT_DATA)
 
 
-class Vocabulary:
-    """Characters <-> integer ids; saved beside a model as JSON (never pickled)."""
-
-    def __init__(self, chars):
-        self.chars = list(chars)
-        if len(set(self.chars)) != len(self.chars):
-            raise DataError("vocabulary: characters must be distinct")
-        self.index = {ch: i for i, ch in enumerate(self.chars)}
-
-    @classmethod
-    def from_text(cls, text: str) -> "Vocabulary":
-        return cls(sorted(set(text)))
-
-    def __len__(self) -> int:
-        return len(self.chars)
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, Vocabulary) and self.chars == other.chars
-
-    def encode(self, text: str, *, what: str = "text") -> np.ndarray:
-        """Ids of `text`; a character outside the vocabulary is a DataError naming it."""
-        try:
-            return np.fromiter((self.index[ch] for ch in text), dtype=np.int32, count=len(text))
-        except KeyError as missing:
-            raise DataError(
-                f"{what}: character {missing.args[0]!r} is not in the model's vocabulary "
-                f"of {len(self)} characters"
-            ) from None
-
-    def decode(self, ids) -> str:
-        return "".join(self.chars[int(i)] for i in ids)
-
-
 @dataclasses.dataclass
 class TextCorpus:
-    """A corpus cut into splits; `test` is None where the source defines no test split."""
+    """A corpus cut into train, validation and test splits."""
 
     train: str
     validation: str
-    test: str | None = None
-
-    @property
-    def evaluation(self) -> str:
-        """The split the final metrics are measured on."""
-        return self.test if self.test is not None else self.validation
+    test: str
 
 
 def read_text_file(path) -> str:
@@ -94,12 +57,18 @@ def _decode_text(data: bytes, name: str) -> str:
     return text
 
 
-def hold_out(text: str, fraction: float = 0.1) -> TextCorpus:
-    """The last `fraction` of `text` as validation (a tail cut, so no window straddles both)."""
-    cut = int(len(text) * (1 - fraction))
-    if cut < 2 or len(text) - cut < 2:
-        raise DataError(f"text of {len(text)} characters is too short to hold out {fraction:.0%} for validation")
-    return TextCorpus(train=text[:cut], validation=text[cut:])
+def hold_out(text: str, fraction: float = 0.05) -> TextCorpus:
+    """The last `fraction` of `text` as test and the `fraction` before it as validation.
+
+    Tail cuts, so no window straddles two splits, and the held-out text is the part of the
+    corpus written last.
+    """
+    size = int(len(text) * fraction)
+    if size < 2:
+        raise DataError(f"text of {len(text)} characters is too short to hold out {fraction:.0%} for validation "
+                        f"and {fraction:.0%} for test")
+    cut = len(text) - 2 * size
+    return TextCorpus(train=text[:cut], validation=text[cut : cut + size], test=text[cut + size :])
 
 
 def load_text(source: str, *, path=None, data_dir=None, tfds_data_dir=None) -> TextCorpus:
@@ -157,6 +126,24 @@ def windows(ids: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
     x = ids[: count * seq_len].reshape(count, seq_len)
     y = ids[1 : count * seq_len + 1].reshape(count, seq_len)
     return x, y
+
+
+def streams(ids: np.ndarray, seq_len: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """`ids` as `count` parallel streams cut into windows, laid out window by window.
+
+    Row ``i * count + s`` is window i of stream s, so batches of `count` rows in order
+    continue each other row by row (the layout that carried LSTM states need). Returns
+    (input, next-character target) arrays of shape (steps * count, seq_len).
+    """
+    steps = (len(ids) - 1) // (count * seq_len)
+    if steps < 1:
+        raise DataError(f"text of {len(ids)} characters is too short for {count} streams of {seq_len + 1}")
+    length = steps * seq_len
+
+    def window_major(array):
+        return array.reshape(count, steps, seq_len).transpose(1, 0, 2).reshape(steps * count, seq_len)
+
+    return window_major(ids[: count * length]), window_major(ids[1 : count * length + 1])
 
 
 def random_windows(ids: np.ndarray, seq_len: int, count: int, rng: np.random.Generator):

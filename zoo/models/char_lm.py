@@ -9,7 +9,7 @@ import keras
 import numpy as np
 
 from zoo import layers
-from zoo.models.recurrent_state import numbered_layers, state_inputs, to_numpy, zero_states
+from zoo.models.recurrent_state import CarriedStates, numbered_layers, state_inputs, to_numpy, zero_states
 from zoo.registry import register_model
 
 PRESETS = {
@@ -94,16 +94,20 @@ def build_step_model(model: keras.Model) -> keras.Model:
     return keras.Model([token, *states], [logits, *new_states], name="char_lm_step")
 
 
-def build_carry_models(model: keras.Model) -> tuple[keras.Model, keras.Model]:
-    """(training model, state model) for windows whose hidden state carries across batches.
+def build_carry_model(model: keras.Model, max_batch_size: int) -> keras.Model:
+    """A model sharing `model`'s layers whose LSTM states carry from one batch to the next.
 
-    Both share `model`'s layers and take ``[tokens, h1, c1, ...]``: the training model returns
-    the logits of the window, the state model its final states (the next window's start).
+    Inputs: ``tokens`` (batch, time) and ``reset`` (batch, 1), 1 where a row starts a new
+    stream (see :class:`CarriedStates`), with batch <= `max_batch_size`; output: the
+    window's logits. Used to train and evaluate on consecutive windows, as the tutorial's
+    consecutive sampling does.
     """
     tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
-    states = state_inputs(numbered_layers(model, "lstm_"))
-    logits, new_states = _run_from_states(model, tokens, states)
-    return (
-        keras.Model([tokens, *states], logits, name="char_lm_carry"),
-        keras.Model([tokens, *states], new_states, name="char_lm_carry_state"),
-    )
+    reset = keras.Input(shape=(1,), name="reset")
+    names = {layer.name for layer in model.layers}
+    x = model.get_layer("token_embedding")(tokens)
+    for index, lstm in enumerate(numbered_layers(model, "lstm_"), start=1):
+        x = CarriedStates(lstm, max_batch_size, name=f"carried_lstm_{index}")([x, reset])
+        if f"dropout_{index}" in names:
+            x = model.get_layer(f"dropout_{index}")(x)
+    return keras.Model([tokens, reset], model.get_layer("logits")(x), name="char_lm_carry")
