@@ -122,3 +122,45 @@ def word_pairs_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "word_pairs"
     train(load_recipe("seq2seq_word_pairs").replace(epochs=100), out_dir=run, verbose=0)
     return run
+
+
+def random_batch(model, batch_size, time_steps=7, seed=0):
+    """Random inputs any registered model takes, and integer targets for its logits.
+
+    Token inputs draw ids below the smallest embedding's vocabulary; other inputs draw
+    values in [0, 1). Open time dimensions get `time_steps`; targets follow the logits'
+    shape (one per example, or one per time step).
+    """
+    import keras
+
+    rng = np.random.default_rng(seed)
+    vocab = min((layer.input_dim for layer in model.layers if isinstance(layer, keras.layers.Embedding)), default=0)
+    arrays = []
+    for tensor in model.inputs:
+        shape = [batch_size] + [time_steps if d is None else int(d) for d in tensor.shape[1:]]
+        if "int" in str(tensor.dtype):
+            arrays.append(rng.integers(0, vocab, size=shape).astype("int32"))
+        else:
+            arrays.append(rng.random(shape, dtype=np.float32))
+    target_shape = [batch_size] + ([time_steps] if len(model.outputs[0].shape) == 3 else [])
+    y = rng.integers(0, model.outputs[0].shape[-1], size=target_shape).astype("int32")
+    return (arrays if len(arrays) > 1 else arrays[0]), y
+
+
+def stepwise_logits(spec, model, x):
+    """The logits of `model` on `x` computed through the family's inference models, one
+    step at a time: the step model from zero states (language models), or the encoder and
+    then the decoder step with teacher forcing (encoder-decoders)."""
+    models = spec.inference_models(model)
+    if "encoder" in models:
+        source, tokens = x
+        encoder, step = models["encoder"], models["decoder_step"]
+        states = encoder.run({encoder.input_names[0]: source})
+    else:
+        tokens, step = x, models["step"]
+        states = step.zero_states(len(tokens))
+    step_fn, logits = step.step_function(), []
+    for t in range(tokens.shape[1]):
+        step_logits, states = step_fn(tokens[:, t : t + 1], states)
+        logits.append(step_logits)
+    return np.stack(logits, axis=1)

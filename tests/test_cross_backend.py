@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import PYTHON, to_numpy
+from conftest import PYTHON, random_batch, to_numpy
 from zoo.registry import get_spec, list_models
 
 WORKER = os.path.join(os.path.dirname(__file__), "cross_backend_worker.py")
@@ -27,7 +27,7 @@ def saved_models(tmp_path_factory):
         config = spec.resolve("tiny")
         keras.utils.set_random_seed(0)
         model = spec.builder(**config)
-        x, _ = spec.sample_batch(config, 3, seed=5)
+        x, _ = random_batch(model, 3, seed=5)
         inputs = x if isinstance(x, list) else [x]
         model.save(folder / f"{name}.keras")
         np.savez(folder / f"{name}.inputs.npz", **{f"input_{i}": v for i, v in enumerate(inputs)})

@@ -169,7 +169,7 @@ def test_a_tampered_file_is_refused(exports, tmp_path, capsys):
     assert "decoder_step.onnx: sha256 differs" in err and err.count("\n") == 1
     (folder / "savedmodel" / "encoder" / "extra.txt").write_text("x")
     with pytest.raises(ExportError, match="not in the manifest"):
-        ExportedModel(folder, "savedmodel").run("encoder", [np.zeros((1, 5), np.int32)])
+        ExportedModel(folder, "savedmodel").run("encoder", {"source_tokens": np.zeros((1, 5), np.int32)})
 
 
 def test_export_needs_no_data(exports, tmp_path):
@@ -229,4 +229,28 @@ def test_wrong_input_shape_is_a_clear_error(exports, tmp_path, capsys):
     assert zoo("predict", folder, tmp_path / "bad.npy") == 2
     assert "expected images of shape (28, 28) or (N, 28, 28)" in capsys.readouterr().err
     with pytest.raises(ExportError, match="expected shape"):
-        ExportedModel(folder).run("model", [np.zeros((2, 28, 5), np.float32)])
+        ExportedModel(folder).run("model", {"rows": np.zeros((2, 28, 5), np.float32)})
+
+
+def test_a_family_added_in_one_file_trains_exports_and_generates(tmp_path, capsys):
+    """gru_char_lm is one file in zoo/models (nothing else names it): trained on consecutive
+    windows (its carried-state model), exported with its step model (one state per layer,
+    by name) and sampled from the export, greedy, as from the run."""
+    from zoo.recipe import Recipe
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog. " * 60, encoding="utf-8")
+    recipe = Recipe(name="gru_text", model="gru_char_lm", task="language_model", preset="tiny", epochs=1,
+                    batch_size=4, data={"source": "file", "path": str(corpus), "seq_len": 10, "sampling": "consecutive"})
+    run = tmp_path / "run"
+    train(recipe, out_dir=run, verbose=0)
+    export_run(run)
+    manifest = json.loads((run / "export" / "manifest.json").read_text())
+    assert [i["name"] for i in manifest["artifacts"]["step"]["inputs"]] == ["token", "state_h_1", "state_h_2"]
+    assert [o["name"] for o in manifest["artifacts"]["step"]["outputs"]] == ["logits", "next_state_h_1", "next_state_h_2"]
+    capsys.readouterr()
+    args = ["--prompt", "the ", "--length", "40", "--temperature", "0"]
+    assert zoo("generate", run / "export", *args) == 0
+    from_export = capsys.readouterr().out
+    assert zoo("sample", run, *args) == 0
+    assert capsys.readouterr().out == from_export and from_export.startswith("the ")

@@ -21,7 +21,8 @@ def log_softmax(z):
 def check_call(tokens, states):
     """What every fake step asserts about how it is called."""
     assert tokens.dtype == np.int32 and tokens.ndim == 2 and tokens.shape[1] == 1
-    for state in states:
+    assert isinstance(states, dict)  # states travel by name
+    for state in states.values():
         assert state.shape[0] == tokens.shape[0]
 
 
@@ -31,7 +32,7 @@ def bigram_step(table):
 
     def step(tokens, states):
         check_call(tokens, states)
-        return table[tokens[:, 0]], [states[0] + 1]
+        return table[tokens[:, 0]], {"calls": states["calls"] + 1}
 
     return step
 
@@ -55,18 +56,18 @@ def history_step(vocab, seed):
 
     def step(tokens, states):
         check_call(tokens, states)
-        total, position = states
+        total, position = states["total"], states["position"]
         token = tokens[:, 0]
         total = total + token[:, None]
         position = position + 1
         logits = by_token[token] + by_history[(3 * total[:, 0] + position[:, 0]) % 7]
-        return logits, [total, position]
+        return logits, {"total": total, "position": position}
 
     return step
 
 
 def initial_states(batch=1):
-    return [np.zeros((batch, 1), dtype=np.int64), np.zeros((batch, 1), dtype=np.int64)]
+    return {"total": np.zeros((batch, 1), dtype=np.int64), "position": np.zeros((batch, 1), dtype=np.int64)}
 
 
 def brute_force(step, states, *, start_id, end_id, max_length, length_normalize):
@@ -176,7 +177,7 @@ def test_bad_sampling_options_raise(options, name):
     with pytest.raises(ValueError, match=name):
         sample_token(LOGITS, **options)
     with pytest.raises(ValueError, match=name):
-        generate(bigram_step(np.zeros((3, 3))), [np.zeros((1, 1))], [0], 2, **options)
+        generate(bigram_step(np.zeros((3, 3))), {"calls": np.zeros((1, 1))}, [0], 2, **options)
 
 
 # ---------------------------------------------------------------------------- generate
@@ -187,12 +188,12 @@ TABLE = np.random.default_rng(10).normal(size=(12, 12)) * 2.0
 
 def test_generate_length_and_determinism():
     step = bigram_step(TABLE)
-    a = generate(step, [np.zeros((1, 1))], [1, 2], 30, seed=123)
-    b = generate(step, [np.zeros((1, 1))], [1, 2], 30, seed=123)
-    c = generate(step, [np.zeros((1, 1))], [1, 2], 30, seed=456)
+    a = generate(step, {"calls": np.zeros((1, 1))}, [1, 2], 30, seed=123)
+    b = generate(step, {"calls": np.zeros((1, 1))}, [1, 2], 30, seed=123)
+    c = generate(step, {"calls": np.zeros((1, 1))}, [1, 2], 30, seed=456)
     assert a == b and a != c
     assert len(a) == 30 and all(isinstance(t, int) and 0 <= t < 12 for t in a)
-    assert generate(step, [np.zeros((1, 1))], [1], 0, seed=0) == []
+    assert generate(step, {"calls": np.zeros((1, 1))}, [1], 0, seed=0) == []
 
 
 def test_generate_feeds_prompt_and_threads_states():
@@ -200,11 +201,11 @@ def test_generate_feeds_prompt_and_threads_states():
 
     def step(tokens, states):
         check_call(tokens, states)
-        calls.append((int(tokens[0, 0]), int(states[0][0, 0])))
-        return TABLE[tokens[:, 0]], [states[0] + 1]
+        calls.append((int(tokens[0, 0]), int(states["calls"][0, 0])))
+        return TABLE[tokens[:, 0]], {"calls": states["calls"] + 1}
 
     prompt = [3, 1, 4, 1, 5]
-    new = generate(step, [np.zeros((1, 1), dtype=np.int64)], prompt, 6, seed=0)
+    new = generate(step, {"calls": np.zeros((1, 1), dtype=np.int64)}, prompt, 6, seed=0)
     fed = [token for token, _ in calls]
     assert fed == prompt + new[:-1]  # every prompt token, then each sample but the last
     assert [count for _, count in calls] == list(range(len(calls)))  # states came back in
@@ -216,12 +217,12 @@ def test_generate_greedy_follows_the_table():
     for _ in range(10):
         token = int(TABLE[token].argmax())
         expected.append(token)
-    assert generate(step, [np.zeros((1, 1))], [7], 10, temperature=0) == expected
+    assert generate(step, {"calls": np.zeros((1, 1))}, [7], 10, temperature=0) == expected
 
 
 def test_generate_empty_prompt_raises():
     with pytest.raises(ValueError, match="prompt"):
-        generate(bigram_step(TABLE), [np.zeros((1, 1))], [], 5)
+        generate(bigram_step(TABLE), {"calls": np.zeros((1, 1))}, [], 5)
 
 
 # ---------------------------------------------------------------------------- greedy_decode
@@ -232,7 +233,7 @@ START, END = 3, 0
 def test_greedy_decode_hand_computed_path():
     # start 3 -> 1 -> 2 -> end
     step = prob_step({3: {1: 0.7, 2: 0.3}, 1: {2: 0.6, 0: 0.4}, 2: {0: 0.9, 1: 0.1}})
-    out = greedy_decode(step, [np.zeros((1, 1))], start_id=START, end_id=END, max_length=10)
+    out = greedy_decode(step, {"calls": np.zeros((1, 1))}, start_id=START, end_id=END, max_length=10)
     assert out == [[1, 2]]
 
 
@@ -247,16 +248,16 @@ def test_greedy_decode_rows_stop_independently():
     def step(tokens, states):
         check_call(tokens, states)
         calls.append(tokens[:, 0].tolist())
-        mode = states[0][:, 0]
+        mode = states["calls"][:, 0]
         return np.where(mode[:, None] == 0, ends[tokens[:, 0]], cycles[tokens[:, 0]]), states
 
-    modes = [np.array([[0], [1], [0]])]
+    modes = {"calls": np.array([[0], [1], [0]])}
     out = greedy_decode(step, modes, start_id=START, end_id=END, max_length=5)
     assert out == [[1, 2], [2, 1, 2, 1, 2], [1, 2]]
     assert len(calls) == 5
 
     calls.clear()
-    out = greedy_decode(step, [np.array([[0], [0]])], start_id=START, end_id=END,
+    out = greedy_decode(step, {"calls": np.array([[0], [0]])}, start_id=START, end_id=END,
                         max_length=50)
     assert out == [[1, 2], [1, 2]] and len(calls) == 3  # stops once every row ended
 
@@ -288,7 +289,7 @@ TRAP = {START: {A: 0.6, B: 0.4}, A: {4: 0.25, 5: 0.25, 6: 0.25, 7: 0.25},
 @pytest.mark.parametrize("length_normalize", [True, False])
 def test_beam_finds_what_greedy_misses(length_normalize):
     step = prob_step(TRAP)
-    states = [np.zeros((1, 1))]
+    states = {"calls": np.zeros((1, 1))}
     greedy = greedy_decode(step, states, start_id=START, end_id=END, max_length=5)
     assert greedy == [[A, 4]]
     beams = beam_search(step, states, start_id=START, end_id=END, max_length=5,
@@ -304,8 +305,8 @@ def test_length_normalization_changes_the_ranking():
     step = prob_step({START: {END: 0.3, A: 0.7}, A: {END: 0.4, 4: 0.3, 5: 0.3},
                       4: {END: 0.9, 5: 0.1}, 5: {END: 0.9, 4: 0.1}})
     kwargs = dict(start_id=START, end_id=END, max_length=4, beam_width=2)
-    raw = beam_search(step, [np.zeros((1, 1))], length_normalize=False, **kwargs)
-    normalized = beam_search(step, [np.zeros((1, 1))], length_normalize=True, **kwargs)
+    raw = beam_search(step, {"calls": np.zeros((1, 1))}, length_normalize=False, **kwargs)
+    normalized = beam_search(step, {"calls": np.zeros((1, 1))}, length_normalize=True, **kwargs)
     assert [ids for ids, _ in raw] == [[], [A]]
     assert [ids for ids, _ in normalized] == [[A], []]
     assert normalized[0][1] == pytest.approx(np.log(0.28) / 2, abs=1e-6)

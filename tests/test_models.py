@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import to_numpy
+from conftest import random_batch, stepwise_logits, to_numpy
 from zoo.registry import get_spec, list_models
 
 MODELS = list_models()
@@ -17,10 +17,8 @@ MODELS = list_models()
 
 def tiny(name, time_steps=None, seed=0, batch_size=4):
     spec = get_spec(name)
-    config = spec.resolve("tiny")
-    model = spec.builder(**config)
-    kwargs = {} if time_steps is None else {"time_steps": time_steps}
-    x, y = spec.sample_batch(config, batch_size, seed=seed, **kwargs)
+    model = spec.builder(**spec.resolve("tiny"))
+    x, y = random_batch(model, batch_size, time_steps=time_steps or 7, seed=seed)
     return spec, model, x, y
 
 
@@ -81,22 +79,38 @@ def test_fit_steps_lower_the_loss(name):
 def test_variable_sequence_length(name):
     spec, model, _, _ = tiny(name)
     for time_steps in (5, 11):
-        x, y = spec.sample_batch(spec.resolve("tiny"), 2, time_steps=time_steps)
+        x, y = random_batch(model, 2, time_steps=time_steps)
         logits = to_numpy(model(x))
         assert logits.shape == (*y.shape, model.output_shape[-1])
         assert np.isfinite(logits).all()
 
 
-@pytest.mark.parametrize("name", [n for n in MODELS if get_spec(n).stepwise_logits])
+GENERATIVE = [n for n in MODELS if get_spec(n).inference]
+
+
+@pytest.mark.parametrize("name", GENERATIVE)
 def test_step_models_agree_with_full_model(name):
     spec, model, x, _ = tiny(name, seed=1)
-    np.testing.assert_allclose(spec.stepwise_logits(model, x), to_numpy(model(x)), atol=1e-5)
+    np.testing.assert_allclose(stepwise_logits(spec, model, x), to_numpy(model(x)), atol=1e-5)
 
 
-@pytest.mark.parametrize("name", [n for n in MODELS if get_spec(n).stepwise_logits])
+@pytest.mark.parametrize("name", GENERATIVE)
 def test_step_models_agree_after_save_and_load(name, tmp_path):
     spec, model, x, _ = tiny(name, seed=2)
     path = os.fspath(tmp_path / "model.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(spec.stepwise_logits(loaded, x), to_numpy(model(x)), atol=1e-5)
+    np.testing.assert_allclose(stepwise_logits(spec, loaded, x), to_numpy(model(x)), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", GENERATIVE)
+def test_inference_models_name_their_inputs_and_outputs(name):
+    """The names the exports and the runtime use: token and states in, logits and
+    next_<state> out; an encoder returns exactly the decoder step's states."""
+    spec, model, _, _ = tiny(name)
+    models = spec.inference_models(model)
+    step = models.get("step") or models["decoder_step"]
+    assert step.input_names[0] == "token" and all(n.startswith("state_") for n in step.state_names)
+    assert step.output_names == ("logits", *(f"next_{n}" for n in step.state_names))
+    if "encoder" in models:
+        assert models["encoder"].output_names == step.state_names

@@ -9,7 +9,7 @@ from zoo.data import text
 from zoo.models.char_lm import build_carry_model
 from zoo.models.recurrent_state import stream_resets
 from zoo.registry import create_model
-from zoo.tasks import ConsecutiveWindows
+from zoo.tasks.datasets import ConsecutiveWindows
 
 VOCAB = 30
 
@@ -87,8 +87,7 @@ class StatesAfterEachBatch(keras.callbacks.Callback):
         if keras.backend.backend() == "jax":
             self.model.jax_state_sync()  # JAX keeps the variables out of the model during an epoch
         layers = [self.model.get_layer(f"carried_lstm_{i}") for i in (1, 2)]
-        self.states.append([(keras.ops.convert_to_numpy(layer.state_h.value),
-                             keras.ops.convert_to_numpy(layer.state_c.value)) for layer in layers])
+        self.states.append([tuple(keras.ops.convert_to_numpy(v.value) for v in layer.states) for layer in layers])
 
 
 def test_fit_carries_the_states_of_its_own_training_step():

@@ -8,7 +8,7 @@ import sys
 import click
 
 from zoo.backend import BACKENDS, current_backend, import_tensorflow_quietly, use_backend
-from zoo.errors import ReportedError, ZooError
+from zoo.errors import ZooError, report
 
 
 class FiniteFloat(click.FloatRange):
@@ -133,13 +133,13 @@ def evaluate_command(run_dir, data_dir):
 @click.option("--seed", type=SEED, help="Seed for reproducible samples.")
 def sample_command(run_dir, prompt, length, temperature, top_k, top_p, seed):
     """Continue PROMPT with a trained char_lm run, one step per character."""
-    from zoo.tasks import sample_text
+    from zoo.tasks.language_model import sample_text
     from zoo.training import load_run
 
     recipe, model, vocab, _ = load_run(run_dir)
     if recipe.task != "language_model":
         raise ZooError(f"{run_dir}: `zoo sample` needs a language-model run, this one is {recipe.task}")
-    click.echo(prompt + sample_text(model, vocab, prompt, length=length, temperature=temperature,
+    click.echo(prompt + sample_text(recipe.model, model, vocab, prompt, length=length, temperature=temperature,
                                     top_k=top_k, top_p=top_p, seed=seed))
 
 
@@ -149,13 +149,13 @@ def sample_command(run_dir, prompt, length, temperature, top_k, top_p, seed):
 @click.option("--beam", type=click.IntRange(min=1), default=1, show_default=True, help="Beam width (1 = greedy).")
 def decode_command(run_dir, texts, beam):
     """Translate TEXTS with a trained seq2seq run (greedy, or beam search with --beam N)."""
-    from zoo.tasks import decode_texts
+    from zoo.tasks.seq2seq import decode_texts
     from zoo.training import load_run
 
     recipe, model, vocab, _ = load_run(run_dir)
     if recipe.task != "seq2seq":
         raise ZooError(f"{run_dir}: `zoo decode` needs a seq2seq run, this one is {recipe.task}")
-    for source, target in zip(texts, decode_texts(model, vocab, list(texts), recipe.data, beam_width=beam)):
+    for source, target in zip(texts, decode_texts(recipe.model, model, vocab, list(texts), recipe.data, beam_width=beam)):
         click.echo(f"{source}\t{target}")
 
 
@@ -228,18 +228,6 @@ def translate_command(export_dir, texts, beam, engine):
         click.echo(f"{source}\t{target}")
 
 
-def run_export_worker(worker, args) -> None:
-    """Entry of the export subprocess: one-line errors and exit code 2, as in `main`."""
-    try:
-        worker(*args)
-    except ZooError as error:
-        click.echo(f"zoo: error: {error}", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        click.echo("zoo: interrupted", err=True)
-        sys.exit(130)
-
-
 def run_recipe_script(name: str) -> None:
     """What ``python recipes/NAME.py [train options]`` runs: ``zoo train NAME [options]``."""
     sys.exit(main(["train", name, *sys.argv[1:]]))
@@ -255,14 +243,8 @@ def main(argv=None) -> int:
     except click.ClickException as error:  # usage errors too: one line, not click's three
         click.echo(f"zoo: error: {error.format_message()}", err=True)
         return error.exit_code
-    except ReportedError as error:
-        return error.exit_code
-    except ZooError as error:
-        click.echo(f"zoo: error: {error}", err=True)
-        return 2
-    except KeyboardInterrupt:
-        click.echo("zoo: interrupted", err=True)
-        return 130
+    except (ZooError, KeyboardInterrupt) as error:
+        return report(error)
     except BrokenPipeError:  # e.g. `zoo predict ... | head`: the reader left, nothing to report
         sys.stderr.close()
         return 0

@@ -1,5 +1,7 @@
 """User-facing errors: the CLI prints their message on one line and exits with code 2."""
 
+import sys
+
 
 class ZooError(Exception):
     """A problem with the user's input (a name, a file, an option), not a bug."""
@@ -29,3 +31,14 @@ def user_error(error_class, function, *args, **kwargs):
         return function(*args, **kwargs)
     except ValueError as error:
         raise error_class(str(error)) from None
+
+
+def report(error: BaseException) -> int:
+    """Print a user error (or an interruption) as one line on stderr; the exit code for it."""
+    if isinstance(error, ReportedError):
+        return error.exit_code
+    if isinstance(error, KeyboardInterrupt):
+        print("zoo: interrupted", file=sys.stderr)
+        return 130
+    print(f"zoo: error: {error}", file=sys.stderr)
+    return 2

@@ -1,19 +1,58 @@
 """Sampling and decoding for autoregressive models, in plain numpy.
 
 This module imports only numpy: the Keras models and the onnxruntime runtime both use it,
-each wrapping its model in a *step function*::
+each wrapping its step model in a *step function* with :func:`step_function`::
 
     step(tokens, states) -> (logits, new_states)
 
 ``tokens`` is an int32 array of shape (batch, 1), ``logits`` has shape (batch, vocab) and
-every state array has the batch as its first axis (so beams can be reordered by indexing).
+``states`` is a dict of arrays keyed by state name (``state_h_1``, ``state_c_1``, ...),
+each with the batch as its first axis (so beams can be reordered by indexing).
+
+The names are the exports' names: a step model takes ``token`` and its states and returns
+``logits`` and ``next_<state>`` per state; an encoder returns the decoder's states.
 """
 
 from typing import Callable
 
 import numpy as np
 
-StepFn = Callable[[np.ndarray, list], tuple[np.ndarray, list]]
+StepFn = Callable[[np.ndarray, dict], tuple[np.ndarray, dict]]
+TOKEN, LOGITS, NEXT = "token", "logits", "next_"
+
+
+def step_function(run: Callable[[dict], dict], state_names) -> StepFn:
+    """A step function over `run` (named inputs -> named outputs) of a step model whose
+    inputs are ``token`` and `state_names`."""
+    state_names = list(state_names)
+
+    def step(tokens, states):
+        out = run({TOKEN: np.asarray(tokens, dtype=np.int32), **{name: states[name] for name in state_names}})
+        return out[LOGITS], {name: out[NEXT + name] for name in state_names}
+
+    return step
+
+
+def zero_states(units: dict, batch_size: int) -> dict:
+    """float32 zero states of `batch_size` rows, for state sizes by name."""
+    return {name: np.zeros((batch_size, size), dtype=np.float32) for name, size in units.items()}
+
+
+def log_softmax(logits, axis=-1):
+    """log(softmax(logits)) in float64; the max subtraction keeps large logits from overflowing."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=axis, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+
+
+def softmax(logits, axis=-1):
+    return np.exp(log_softmax(logits, axis))
+
+
+def cross_entropy(logits, targets) -> float:
+    """Mean negative log-likelihood of integer `targets` under `logits` (nats)."""
+    log_probs = log_softmax(logits)
+    return float(-np.mean(np.take_along_axis(log_probs, np.asarray(targets)[..., None], -1)))
 
 
 def _check_sampling(temperature, top_k, top_p):
@@ -30,17 +69,10 @@ def _check_positive(name, value):
         raise ValueError(f"{name} must be an integer >= 1, got {value}")
 
 
-def _log_softmax(logits):
-    # float64 and max subtraction keep large logits from overflowing exp.
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-
-
 def _feed(step, token_ids, states):
     tokens = np.asarray(token_ids, dtype=np.int32).reshape(-1, 1)
     logits, states = step(tokens, states)
-    return np.asarray(logits), list(states)
+    return np.asarray(logits), dict(states)
 
 
 def sample_token(logits, *, temperature=1.0, top_k=None, top_p=None, rng=None):
@@ -89,7 +121,7 @@ def generate(step, states, prompt_ids, length, *, temperature=1.0, top_k=None, t
     if length < 0:
         raise ValueError(f"length must be an integer >= 0, got {length}")
     rng = np.random.default_rng(seed)
-    states = list(states)
+    states = dict(states)
     for token in prompt_ids:
         logits, states = _feed(step, [token], states)
     new_ids = []
@@ -105,8 +137,8 @@ def generate(step, states, prompt_ids, length, *, temperature=1.0, top_k=None, t
 def greedy_decode(step, states, *, start_id, end_id, max_length):
     """Argmax decoding of a batch; each row stops at ``end_id`` (not included) or ``max_length``."""
     _check_positive("max_length", max_length)
-    states = list(states)
-    batch = states[0].shape[0] if states else 1
+    states = dict(states)
+    batch = len(next(iter(states.values()))) if states else 1
     outputs = [[] for _ in range(batch)]
     done = np.zeros(batch, dtype=bool)
     tokens = np.full(batch, start_id, dtype=np.int32)
@@ -136,7 +168,7 @@ def beam_search(step, states, *, start_id, end_id, max_length, beam_width,
     """
     _check_positive("beam_width", beam_width)
     _check_positive("max_length", max_length)
-    states = list(states)
+    states = dict(states)
     beams = [[]]                      # token ids of each live beam, start_id excluded
     scores = np.zeros(1)              # summed log-probs of each live beam
     tokens = np.array([start_id])     # last token of each live beam, fed next
@@ -144,7 +176,7 @@ def beam_search(step, states, *, start_id, end_id, max_length, beam_width,
 
     for _ in range(max_length):
         logits, states = _feed(step, tokens, states)
-        candidates = (scores[:, None] + _log_softmax(logits)).ravel()
+        candidates = (scores[:, None] + log_softmax(logits)).ravel()
         vocab = logits.shape[-1]
         best = np.argsort(-candidates, kind="stable")[:beam_width - len(finished)]
         best = best[np.isfinite(candidates[best])]  # never extend with impossible tokens
@@ -166,7 +198,7 @@ def beam_search(step, states, *, start_id, end_id, max_length, beam_width,
         tokens = np.array([token for _, _, _, token in live])
         # Fancy indexing both tiles (a parent chosen twice) and reorders the states.
         parent_index = np.array([parent for _, _, parent, _ in live])
-        states = [np.asarray(s)[parent_index] for s in states]
+        states = {name: np.asarray(s)[parent_index] for name, s in states.items()}
 
     ranked = [(ids, float(score / length if length_normalize else score))
               for ids, score, length in finished]
@@ -191,7 +223,7 @@ def translate(encode, step: StepFn, vocab, sources, *, source_len: int, target_l
               reverse_source: bool = False, beam_width: int = 1) -> list[str]:
     """Decode each source string: greedy for the batch, or beam search per source.
 
-    `encode(source_ids (batch, source_len)) -> states` runs the encoder; sources are padded
+    `encode(source_ids (batch, source_len)) -> states` (a dict by name) runs the encoder; sources are padded
     to `source_len` (and reversed first when the model was trained on reversed sources).
     """
     rows = []
@@ -204,6 +236,7 @@ def translate(encode, step: StepFn, vocab, sources, *, source_len: int, target_l
     if beam_width <= 1:
         return [vocab.decode(ids) for ids in greedy_decode(step, states, **kwargs)]
     return [
-        vocab.decode(beam_search(step, [s[i : i + 1] for s in states], beam_width=beam_width, **kwargs)[0][0])
+        vocab.decode(beam_search(step, {name: s[i : i + 1] for name, s in states.items()}, beam_width=beam_width,
+                                 **kwargs)[0][0])
         for i in range(len(rows))
     ]

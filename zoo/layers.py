@@ -42,3 +42,21 @@ def simple_rnn(
         return_sequences=return_sequences,
         dropout=dropout,
     )
+
+
+def gru(
+    units: int,
+    *,
+    name: str,
+    return_sequences: bool = False,
+    return_state: bool = False,
+    dropout: float = 0.0,
+) -> keras.layers.GRU:
+    """A named Keras GRU layer (Keras's defaults, so cuDNN applies on GPU)."""
+    return keras.layers.GRU(
+        units,
+        name=name,
+        return_sequences=return_sequences,
+        return_state=return_state,
+        dropout=dropout,
+    )

@@ -1,7 +1,9 @@
 """One registry for every model of the zoo.
 
-A family module decorates its builder with :func:`register_model`, giving its presets
-(``tiny`` for tests, ``default`` for real training) and the family's task helpers.
+A family is one module in ``zoo/models/`` (found by name, no list to edit): it decorates its
+builder with :func:`register_model`, giving its presets (``tiny`` for tests, ``default``
+for real training) and, for generative families, the builders of its inference models.
+Tasks, export, runtime and the CLI ask this registry; none imports a family module.
 :func:`create_model` merges a preset with overrides; overrides left as ``None`` keep the
 preset's value, so CLI options that were not given change nothing.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import pkgutil
 from typing import Any, Callable
 
 from zoo.errors import ZooError
@@ -27,19 +30,27 @@ class ModelSpec:
         name: registry name, the snake_case of the family module.
         builder: function of plain keyword hyperparameters returning a keras.Model.
         presets: preset name -> hyperparameters (every preset holds every option).
-        sample_batch: ``(model_config, batch_size, time_steps, seed) -> (x, y)`` with
-            random inputs and integer targets the model's loss takes.
-        stepwise_logits: optional ``(model, x) -> logits``: the same logits as
-            ``model(x)`` computed through the family's inference (step) models.
+        inference: for generative families, ``(trained model) -> {artifact: NamedModel}``,
+            models sharing its layers: ``step`` for a language model, ``encoder`` and
+            ``decoder_step`` for an encoder-decoder (names: zoo.models.recurrent_state).
+        carry: for language models that can train on consecutive windows,
+            ``(trained model, max_batch_size) -> keras.Model`` taking ``tokens`` and
+            ``reset`` whose recurrent states carry from batch to batch.
         description: one line for ``zoo list``.
     """
 
     name: str
     builder: Callable[..., Any]
     presets: dict[str, dict[str, Any]]
-    sample_batch: Callable[..., Any]
-    stepwise_logits: Callable[..., Any] | None = None
+    inference: Callable[..., dict] | None = None
+    carry: Callable[..., Any] | None = None
     description: str = ""
+
+    def inference_models(self, model) -> dict:
+        """The family's inference models for trained `model`, by artifact name."""
+        if self.inference is None:
+            raise RegistryError(f"model family {self.name!r} has no inference models: it cannot generate")
+        return self.inference(model)
 
     def resolve(self, preset: str = "default", **overrides: Any) -> dict[str, Any]:
         """The preset's hyperparameters with the non-None overrides applied."""
@@ -67,8 +78,8 @@ def register_model(
     name: str,
     *,
     presets: dict[str, dict[str, Any]],
-    sample_batch: Callable[..., Any],
-    stepwise_logits: Callable[..., Any] | None = None,
+    inference: Callable[..., dict] | None = None,
+    carry: Callable[..., Any] | None = None,
 ):
     """Decorator registering a builder function under `name` with its presets."""
     for required in ("tiny", "default"):
@@ -83,8 +94,8 @@ def register_model(
             name=name,
             builder=builder,
             presets=presets,
-            sample_batch=sample_batch,
-            stepwise_logits=stepwise_logits,
+            inference=inference,
+            carry=carry,
             description=doc[0] if doc else "",
         )
         return builder
@@ -93,8 +104,11 @@ def register_model(
 
 
 def _load_families() -> None:
-    # The family modules import keras, so they load on first use, not with `zoo`.
-    importlib.import_module(_FAMILIES_MODULE)
+    """Import every module of zoo/models (each family registers itself). The family modules
+    import keras, so they load on first use, not with `zoo`."""
+    package = importlib.import_module(_FAMILIES_MODULE)
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{_FAMILIES_MODULE}.{module.name}")
 
 
 def list_models() -> list[str]:

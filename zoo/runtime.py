@@ -108,15 +108,16 @@ class ExportedModel:
                                   f"({type(error).__name__}: {first_line(error)})") from None
         return self._runners[artifact]
 
-    def run(self, artifact: str, inputs) -> list[np.ndarray]:
-        """Run `artifact` on a list of arrays in the manifest's input order; outputs in its order."""
+    def run(self, artifact: str, inputs: dict) -> dict:
+        """Run `artifact` on numpy inputs keyed by the manifest's input names; its outputs by name."""
         spec = self.artifacts.get(artifact)
         if spec is None:
             raise ExportError(f"{self.folder}: no artifact {artifact!r}; it has {', '.join(self.artifacts)}")
-        if len(inputs) != len(spec["inputs"]):
-            names = ", ".join(i["name"] for i in spec["inputs"])
-            raise ExportError(f"artifact {artifact!r}: expected {len(spec['inputs'])} inputs ({names}), got {len(inputs)}")
-        arrays = [_checked_input(x, s) for x, s in zip(inputs, spec["inputs"])]
+        names = [i["name"] for i in spec["inputs"]]
+        if not isinstance(inputs, dict) or sorted(inputs) != sorted(names):
+            given = ", ".join(sorted(inputs)) if isinstance(inputs, dict) else type(inputs).__name__
+            raise ExportError(f"artifact {artifact!r}: expected the inputs {', '.join(names)}, got {given}")
+        arrays = [_checked_input(inputs[s["name"]], s) for s in spec["inputs"]]
         runner = self._runner(artifact)
         try:
             outputs = runner(arrays)
@@ -126,18 +127,18 @@ class ExportedModel:
         if len(outputs) != len(spec["outputs"]):
             raise ExportError(f"{self.folder}: artifact {artifact!r} gave {len(outputs)} outputs, "
                               f"the manifest lists {len(spec['outputs'])}")
-        return outputs
+        return {o["name"]: np.asarray(value) for o, value in zip(spec["outputs"], outputs)}
 
-    def step_function(self, artifact: str = "step"):
+    def _state_units(self, artifact: str) -> dict:
+        """A step artifact's state inputs (those after ``token``) and their sizes."""
+        return {s["name"]: s["shape"][-1] for s in self.artifacts[artifact]["inputs"][1:]}
+
+    def step_function(self, artifact: str = "step") -> generate.StepFn:
         """A :mod:`zoo.generate` step function over an exported step artifact."""
-        def step(tokens, states):
-            out = self.run(artifact, [np.asarray(tokens, dtype=np.int32), *states])
-            return out[0], out[1:]
+        return generate.step_function(lambda inputs: self.run(artifact, inputs), self._state_units(artifact))
 
-        return step
-
-    def zero_states(self, artifact: str, batch_size: int) -> list[np.ndarray]:
-        return [np.zeros((batch_size, s["shape"][-1]), dtype=np.float32) for s in self.artifacts[artifact]["inputs"][1:]]
+    def zero_states(self, artifact: str, batch_size: int) -> dict:
+        return generate.zero_states(self._state_units(artifact), batch_size)
 
     # ------------------------------------------------------------------ tasks
     def _require(self, task: str, command: str):
@@ -147,9 +148,8 @@ class ExportedModel:
     def classify(self, images: np.ndarray):
         """Class ids and softmax probabilities for images (batch, 28, 28) in [0, 1]."""
         self._require("classification", "predict")
-        logits = self.run("model", [np.asarray(images, dtype=np.float32)])[0]
-        probabilities = np.exp(logits - logits.max(-1, keepdims=True))
-        probabilities /= probabilities.sum(-1, keepdims=True)
+        (name,) = [i["name"] for i in self.artifacts["model"]["inputs"]]
+        probabilities = generate.softmax(self.run("model", {name: np.asarray(images, dtype=np.float32)})[generate.LOGITS])
         return probabilities.argmax(-1), probabilities
 
     def generate_text(self, prompt: str, length: int, **sampling) -> str:
@@ -161,7 +161,8 @@ class ExportedModel:
     def translate(self, sources, *, beam_width: int = 1) -> list[str]:
         """Greedy (or beam-search) translations through the exported encoder and decoder step."""
         self._require("seq2seq", "translate")
-        encode = lambda source: self.run("encoder", [source])  # noqa: E731
+        (name,) = [i["name"] for i in self.artifacts["encoder"]["inputs"]]
+        encode = lambda source: self.run("encoder", {name: source})  # noqa: E731
         return user_error(ExportError, generate.translate, encode, self.step_function("decoder_step"), self.vocab,
                            list(sources), beam_width=beam_width, **self.manifest["decoding"])
 

@@ -32,7 +32,8 @@ from zoo.data.vocabulary import Vocabulary
 from zoo.errors import ZooError, first_line
 from zoo.recipe import Recipe
 from zoo.registry import create_model
-from zoo.tasks import TASKS, DataEpoch
+from zoo.tasks import TASKS
+from zoo.tasks.datasets import DataEpoch
 
 DEFAULT_RUNS_DIR = pathlib.Path("saved_models")
 RUN_FILES = ("model.keras", "config.json")  # a folder holding both is a finished run
@@ -227,7 +228,7 @@ def _train_locked(recipe, out_dir, *, seed, limit, data_dir, overwrite, verbose,
         save_vocab(data.vocab, staging / "vocab.json")
 
     # Usually `model` itself; for carried LSTM states, a view sharing its layers.
-    fit_model, validation = task.training_model(model, data)
+    fit_model, validation = task.training_model(model, data, recipe)
     if fit_model is not model:
         compile_model(fit_model, recipe, task)
     fit_model.optimizer.build(fit_model.trainable_variables)  # so a backup's optimizer state can load

@@ -1,7 +1,7 @@
 """LSTM classifier: an image read row by row (28 steps of 28 features) -> class logits."""
 
 from zoo import layers
-from zoo.models.sequence_classifier import build_sequence_classifier, sample_batch
+from zoo.models.sequence_classifier import build_sequence_classifier
 from zoo.registry import register_model
 
 PRESETS = {
@@ -11,7 +11,7 @@ PRESETS = {
 }
 
 
-@register_model("lstm_classifier", presets=PRESETS, sample_batch=sample_batch)
+@register_model("lstm_classifier", presets=PRESETS)
 def lstm_classifier(*, units, num_layers, features, num_classes, bidirectional, dropout):
     """Stacked (optionally bidirectional) LSTM over image rows -> Dense logits."""
 

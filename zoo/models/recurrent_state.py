@@ -1,7 +1,16 @@
-"""Helpers for models whose LSTM layers are named ``<prefix>1 .. <prefix>N``."""
+"""Building blocks of the generative families: numbered recurrent layers, their states by
+name, inference models known by the names of their inputs and outputs, carried states.
+
+State names follow one convention, which the exports' manifests and the runtime share
+(see :mod:`zoo.generate`): layer i of a stack has ``state_h_i`` (and ``state_c_i`` for an
+LSTM); a step model takes ``token`` and the states and returns ``logits`` and
+``next_<state>`` for each state; an encoder returns the states a decoder step starts from.
+"""
 
 import keras
 import numpy as np
+
+from zoo import generate
 
 
 def numbered_layers(model: keras.Model, prefix: str) -> list:
@@ -15,22 +24,31 @@ def numbered_layers(model: keras.Model, prefix: str) -> list:
     return found
 
 
-def state_inputs(lstm_layers: list) -> list:
-    """One (h, c) pair of named state Inputs per LSTM layer, flattened [h1, c1, h2, c2, ...]."""
-    inputs = []
-    for index, layer in enumerate(lstm_layers, start=1):
-        inputs.append(keras.Input(shape=(layer.units,), name=f"state_h_{index}"))
-        inputs.append(keras.Input(shape=(layer.units,), name=f"state_c_{index}"))
-    return inputs
+def _state_kinds(layer) -> tuple[str, ...]:
+    """("h", "c") for an LSTM, ("h",) for the recurrent layers with one state."""
+    return ("h", "c") if isinstance(layer, keras.layers.LSTM) else ("h",)
 
 
-def zero_states(lstm_layers: list, batch_size: int) -> list:
-    """Zero initial states [h1, c1, ...] as float32 numpy arrays."""
-    return [
-        np.zeros((batch_size, layer.units), dtype="float32")
-        for layer in lstm_layers
-        for _ in ("h", "c")
-    ]
+def state_inputs(layers: list) -> list:
+    """Named state Inputs of a stack, layer by layer: [state_h_1, state_c_1, state_h_2, ...]."""
+    return [keras.Input(shape=(layer.units,), name=f"state_{kind}_{index}")
+            for index, layer in enumerate(layers, start=1) for kind in _state_kinds(layer)]
+
+
+def run_stack(layers: list, x, states: list | None = None, *, between=None):
+    """Apply recurrent `layers` (built with ``return_state=True``) to `x` from the flat
+    `states` (as :func:`state_inputs` orders them; None: zeros): (last output, new flat states).
+    `between(index, x)` may apply a layer after recurrent layer `index` (dropout)."""
+    new_states, position = [], 0
+    for index, layer in enumerate(layers, start=1):
+        count = len(_state_kinds(layer))
+        initial = None if states is None else states[position : position + count]
+        x, *final = layer(x, initial_state=initial)
+        position += count
+        new_states += final
+        if between is not None:
+            x = between(index, x)
+    return x, new_states
 
 
 def to_numpy(values) -> list:
@@ -40,8 +58,48 @@ def to_numpy(values) -> list:
     return [np.asarray(keras.ops.convert_to_numpy(v)) for v in values]
 
 
+class NamedModel:
+    """A Keras model whose inputs and outputs are known by name: the names an export's
+    manifest gives them. Its inputs are named by their ``keras.Input`` names."""
+
+    def __init__(self, model: keras.Model, output_names):
+        self.model, self.output_names = model, tuple(output_names)
+        self.input_names = tuple(tensor.name for tensor in model.inputs)
+        if len(self.output_names) != len(model.outputs):
+            raise ValueError(f"{model.name}: {len(model.outputs)} outputs, {len(self.output_names)} names")
+
+    @classmethod
+    def step(cls, model: keras.Model) -> "NamedModel":
+        """A step model: inputs ``token`` and states, outputs ``logits`` and ``next_<state>``."""
+        states = [tensor.name for tensor in model.inputs[1:]]
+        return cls(model, [generate.LOGITS, *(generate.NEXT + name for name in states)])
+
+    def input_units(self) -> dict:
+        """Last dimension of each input, by name (the state sizes of a step model)."""
+        return {tensor.name: int(tensor.shape[-1]) for tensor in self.model.inputs}
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """A step model's state inputs (those after ``token``)."""
+        return self.input_names[1:]
+
+    def zero_states(self, batch_size: int) -> dict:
+        units = self.input_units()
+        return generate.zero_states({name: units[name] for name in self.state_names}, batch_size)
+
+    def step_function(self) -> generate.StepFn:
+        return generate.step_function(self.run, self.state_names)
+
+    def run(self, inputs: dict) -> dict:
+        """Outputs by name for numpy inputs by name, through a compiled function (fast to
+        call once per generated token)."""
+        arrays = [np.asarray(inputs[name]) for name in self.input_names]
+        outputs = to_numpy(self.model.predict_on_batch(arrays if len(arrays) > 1 else arrays[0]))
+        return dict(zip(self.output_names, outputs))
+
+
 class CarriedStates(keras.layers.Layer):
-    """Runs a shared LSTM layer from the final states of this layer's previous call.
+    """Runs a shared recurrent layer from the final states of this layer's previous call.
 
     Takes ``[sequence, reset]``: `reset` (batch, 1) is 1 for rows that start a new stream
     (they start from zero states) and 0 for rows that continue the row of the previous
@@ -51,36 +109,35 @@ class CarriedStates(keras.layers.Layer):
     `max_batch_size` rows (an evaluation split may hold fewer streams than training uses).
     """
 
-    def __init__(self, lstm, max_batch_size: int, **kwargs):
+    def __init__(self, layer, max_batch_size: int, **kwargs):
         super().__init__(**kwargs)
-        self.lstm, self.max_batch_size = lstm, max_batch_size
+        self.layer, self.max_batch_size = layer, max_batch_size
 
     def build(self, input_shape):
-        shape = (self.max_batch_size, self.lstm.units)
-        self.state_h = self.add_weight(shape=shape, initializer="zeros", trainable=False, name="state_h")
-        self.state_c = self.add_weight(shape=shape, initializer="zeros", trainable=False, name="state_c")
+        shape = (self.max_batch_size, self.layer.units)
+        self.states = [self.add_weight(shape=shape, initializer="zeros", trainable=False, name=f"state_{kind}")
+                       for kind in _state_kinds(self.layer)]
 
     def call(self, inputs, training=None):
         sequence, reset = inputs
         rows = keras.ops.shape(sequence)[0]
-        keep = 1.0 - keras.ops.cast(reset, self.state_h.dtype)
-        initial = [self.state_h[:rows] * keep, self.state_c[:rows] * keep]
-        outputs, h, c = self.lstm(sequence, initial_state=initial, training=training)
-        for variable, final in ((self.state_h, h), (self.state_c, c)):
-            variable.assign(keras.ops.concatenate([keras.ops.stop_gradient(final), variable[rows:]], axis=0))
+        keep = 1.0 - keras.ops.cast(reset, self.states[0].dtype)
+        outputs, *final = self.layer(sequence, initial_state=[s[:rows] * keep for s in self.states], training=training)
+        for variable, value in zip(self.states, final):
+            variable.assign(keras.ops.concatenate([keras.ops.stop_gradient(value), variable[rows:]], axis=0))
         return outputs
 
     def compute_output_shape(self, input_shape):
-        return (*input_shape[0][:2], self.lstm.units)
+        return (*input_shape[0][:2], self.layer.units)
 
     def get_config(self):
         # Only for summaries (TensorBoard's graph): carried-state models are never saved.
-        return {**super().get_config(), "lstm": keras.saving.serialize_keras_object(self.lstm),
+        return {**super().get_config(), "layer": keras.saving.serialize_keras_object(self.layer),
                 "max_batch_size": self.max_batch_size}
 
     @classmethod
     def from_config(cls, config):
-        return cls(**{**config, "lstm": keras.saving.deserialize_keras_object(config["lstm"])})
+        return cls(**{**config, "layer": keras.saving.deserialize_keras_object(config["layer"])})
 
 
 def stream_resets(rows: int, streams: int) -> np.ndarray:

@@ -1,15 +1,14 @@
 """LSTM encoder-decoder (N-vs-M) trained with teacher forcing.
 
 The encoder's final (h, c) per layer start the decoder, which reads the target shifted
-right (start symbol first). For decoding, :func:`build_encoder_model` and
-:func:`build_decoder_step_model` rebuild inference models from the same named layers.
+right (start symbol first). For decoding, :func:`inference_models` rebuilds an ``encoder``
+and a ``decoder_step`` model from the same named layers.
 """
 
 import keras
-import numpy as np
 
 from zoo import layers
-from zoo.models.recurrent_state import numbered_layers, state_inputs, to_numpy
+from zoo.models.recurrent_state import NamedModel, numbered_layers, run_stack, state_inputs
 from zoo.registry import register_model
 
 PRESETS = {
@@ -18,45 +17,26 @@ PRESETS = {
 }
 
 
-def sample_batch(config: dict, batch_size: int, time_steps: int = 7, seed: int = 0):
-    """Random source and shifted-target token sequences with random targets."""
-    rng = np.random.default_rng(seed)
-    source = rng.integers(0, config["source_vocab_size"], size=(batch_size, time_steps)).astype("int32")
-    decoder_in = rng.integers(0, config["target_vocab_size"], size=(batch_size, time_steps - 2)).astype("int32")
-    target = rng.integers(0, config["target_vocab_size"], size=(batch_size, time_steps - 2)).astype("int32")
-    return [source, decoder_in], target
+def inference_models(model: keras.Model) -> dict:
+    """``encoder`` (source tokens -> the decoder's initial states, by name) and
+    ``decoder_step`` (``token`` and states -> ``logits`` and ``next_<state>``)."""
+    encoder_layers = numbered_layers(model, "encoder_lstm_")
+    decoder_layers = numbered_layers(model, "decoder_lstm_")
+    source = keras.Input(shape=(None,), dtype="int32", name="source_tokens")
+    _, final = run_stack(encoder_layers, model.get_layer("encoder_embedding")(source))
+    encoder = keras.Model(source, final, name="seq2seq_encoder")
+
+    token = keras.Input(shape=(1,), dtype="int32", name="token")
+    states = state_inputs(decoder_layers)
+    y, new_states = run_stack(decoder_layers, model.get_layer("decoder_embedding")(token), states)
+    vocab_size = model.get_layer("logits").units
+    logits = keras.layers.Reshape((vocab_size,), name="next_token_logits")(model.get_layer("logits")(y))
+    decoder_step = keras.Model([token, *states], [logits, *new_states], name="seq2seq_decoder_step")
+    return {"encoder": NamedModel(encoder, [tensor.name for tensor in states]),
+            "decoder_step": NamedModel.step(decoder_step)}
 
 
-def inference_functions(model: keras.Model):
-    """(encode, step) numpy functions for :mod:`zoo.generate`: ``encode(source) -> states``
-    and ``step(tokens, states) -> (logits, states)``."""
-    encoder = build_encoder_model(model)
-    decoder_step = build_decoder_step_model(model)
-
-    def encode(source):
-        return to_numpy(encoder.predict_on_batch(np.asarray(source, dtype="int32")))
-
-    def step(tokens, states):
-        # predict_on_batch runs a compiled function (jit / tf.function): fast per-step calls.
-        out = to_numpy(decoder_step.predict_on_batch([np.asarray(tokens, dtype="int32"), *states]))
-        return out[0], out[1:]
-
-    return encode, step
-
-
-def stepwise_logits(model: keras.Model, inputs) -> np.ndarray:
-    """Teacher-forced logits computed through the encoder and the decoder step models."""
-    source, decoder_in = inputs
-    encode, step = inference_functions(model)
-    states = encode(source)
-    logits = []
-    for t in range(decoder_in.shape[1]):
-        step_logits, states = step(decoder_in[:, t : t + 1], states)
-        logits.append(step_logits)
-    return np.stack(logits, axis=1)
-
-
-@register_model("seq2seq", presets=PRESETS, sample_batch=sample_batch, stepwise_logits=stepwise_logits)
+@register_model("seq2seq", presets=PRESETS, inference=inference_models)
 def seq2seq(*, source_vocab_size, target_vocab_size, embedding_dim, units, num_layers):
     """LSTM encoder-decoder: encoder states start the decoder; Dense(target vocab) logits."""
     source = keras.Input(shape=(None,), dtype="int32", name="source_tokens")
@@ -73,30 +53,3 @@ def seq2seq(*, source_vocab_size, target_vocab_size, embedding_dim, units, num_l
         y = lstm(y, initial_state=encoder_states[index - 1])[0]
     logits = keras.layers.Dense(target_vocab_size, name="logits")(y)
     return keras.Model([source, decoder_in], logits, name="seq2seq")
-
-
-def build_encoder_model(model: keras.Model) -> keras.Model:
-    """Source tokens -> final [h1, c1, h2, c2, ...] of the encoder, sharing `model`'s layers."""
-    source = keras.Input(shape=(None,), dtype="int32", name="source_tokens")
-    x = model.get_layer("encoder_embedding")(source)
-    states = []
-    for lstm in numbered_layers(model, "encoder_lstm_"):
-        x, h, c = lstm(x)
-        states += [h, c]
-    return keras.Model(source, states, name="seq2seq_encoder")
-
-
-def build_decoder_step_model(model: keras.Model) -> keras.Model:
-    """One decoder step: ``token`` (batch, 1) and states -> logits (batch, vocab), new states."""
-    lstm_layers = numbered_layers(model, "decoder_lstm_")
-    token = keras.Input(shape=(1,), dtype="int32", name="token")
-    states = state_inputs(lstm_layers)
-    y = model.get_layer("decoder_embedding")(token)
-    new_states = []
-    for index, lstm in enumerate(lstm_layers, start=1):
-        y, h, c = lstm(y, initial_state=states[2 * index - 2 : 2 * index])
-        new_states += [h, c]
-    logits = model.get_layer("logits")(y)
-    vocab_size = model.get_layer("logits").units
-    logits = keras.layers.Reshape((vocab_size,), name="next_token_logits")(logits)
-    return keras.Model([token, *states], [logits, *new_states], name="seq2seq_decoder_step")

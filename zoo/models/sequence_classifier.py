@@ -1,7 +1,6 @@
 """Shared pieces of the N-vs-1 classifiers: a recurrent stack read row by row, then logits."""
 
 import keras
-import numpy as np
 
 
 def build_sequence_classifier(
@@ -32,11 +31,3 @@ def build_sequence_classifier(
             x = keras.layers.Dropout(dropout, name=f"dropout_{index}")(x)
     logits = keras.layers.Dense(num_classes, name="logits")(x)
     return keras.Model(rows, logits, name=name)
-
-
-def sample_batch(config: dict, batch_size: int, time_steps: int = 28, seed: int = 0):
-    """Random rows in [0, 1] and integer class labels for a classifier config."""
-    rng = np.random.default_rng(seed)
-    x = rng.random((batch_size, time_steps, config["features"]), dtype=np.float32)
-    y = rng.integers(0, config["num_classes"], size=(batch_size,)).astype("int32")
-    return x, y

@@ -1,7 +1,7 @@
 """SimpleRNN classifier: an image read row by row (28 steps of 28 features) -> class logits."""
 
 from zoo import layers
-from zoo.models.sequence_classifier import build_sequence_classifier, sample_batch
+from zoo.models.sequence_classifier import build_sequence_classifier
 from zoo.registry import register_model
 
 PRESETS = {
@@ -12,7 +12,7 @@ PRESETS = {
 }
 
 
-@register_model("simple_rnn_classifier", presets=PRESETS, sample_batch=sample_batch)
+@register_model("simple_rnn_classifier", presets=PRESETS)
 def simple_rnn_classifier(*, units, num_layers, features, num_classes, activation, bidirectional, dropout):
     """Stacked SimpleRNN over image rows -> Dense logits."""
 
