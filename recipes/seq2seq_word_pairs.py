@@ -18,7 +18,4 @@ RECIPE = Recipe(
     description=__doc__.strip().splitlines()[0],
 )
 
-if __name__ == "__main__":
-    from zoo.cli import run_recipe_script
-
-    run_recipe_script(RECIPE.name)
+RECIPE.run_if_script(__name__)

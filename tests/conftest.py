@@ -17,7 +17,6 @@ DATA = {
     "tiny_shakespeare": text.shared_data_dir() / "tiny_shakespeare" / "input.txt",
     "jaychou_lyrics": text.shared_data_dir() / "jaychou_lyrics" / "jaychou_lyrics.txt.zip",
 }
-LARGE_REASON = "full training run: opt in with --run-large"
 
 
 def require_data(name: str) -> pathlib.Path:
@@ -28,24 +27,11 @@ def require_data(name: str) -> pathlib.Path:
     return path
 
 
-def pytest_addoption(parser):
-    parser.addoption("--run-large", action="store_true", help="run full training runs (slow)")
-
-
-def pytest_collection_modifyitems(config, items):
-    if config.getoption("--run-large"):
-        return
-    skip = pytest.mark.skip(reason=LARGE_REASON)
-    for item in items:
-        if "large" in item.keywords:
-            item.add_marker(skip)
-
-
 _unexpected_skips = []
 
 
 def pytest_runtest_logreport(report):
-    if report.skipped and LARGE_REASON not in str(report.longrepr):
+    if report.skipped:
         _unexpected_skips.append(f"{report.nodeid}: {report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr}")
 
 

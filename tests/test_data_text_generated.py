@@ -176,6 +176,14 @@ def test_shared_data_dir_default_and_overrides(monkeypatch, tmp_path):
     assert text.shared_data_dir(tmp_path / "arg") == tmp_path / "arg"
 
 
+def test_an_installed_package_without_a_data_folder_says_so(monkeypatch, tmp_path):
+    monkeypatch.delenv("ZOO_DATA_DIR", raising=False)
+    monkeypatch.setattr(text, "_CHECKOUT", tmp_path / "site-packages")  # no pyproject.toml there
+    with pytest.raises(DataError) as excinfo:
+        text.load_text("jaychou_lyrics")
+    one_line_error(excinfo, "--data-dir", "ZOO_DATA_DIR")
+
+
 @pytest.mark.skipif(not LYRICS_ARCHIVE.is_file(), reason=f"real lyrics archive absent: {LYRICS_ARCHIVE}")
 def test_jaychou_lyrics_real_archive(monkeypatch):
     monkeypatch.delenv("ZOO_DATA_DIR", raising=False)

@@ -3,6 +3,7 @@
 keras is imported only inside commands, after ``--backend`` has been applied.
 """
 
+import os
 import sys
 
 import click
@@ -26,6 +27,26 @@ class FiniteFloat(click.FloatRange):
 
 
 SEED = click.IntRange(0, 2**32 - 1)
+
+# Options several commands share, declared once.
+_DATA_DIR = click.option("--data-dir", type=click.Path(),
+                         help="Folder of local data [default: $ZOO_DATA_DIR, then ../shared/data beside a checkout].")
+_ENGINE = click.option("--engine", type=click.Choice(["onnx", "savedmodel"]), default="onnx", show_default=True,
+                       help="onnxruntime, or TensorFlow's SavedModel loader.")
+
+
+def _sampling_options(command):
+    """--prompt, --length, --temperature, --top-k, --top-p and --seed of `sample` and `generate`."""
+    for option in reversed([
+        click.option("--prompt", required=True, help="Text to continue (every character must be in the vocabulary)."),
+        click.option("--length", type=click.IntRange(min=1), default=200, show_default=True),
+        click.option("--temperature", type=FiniteFloat(min=0), default=1.0, show_default=True, help="0 = greedy."),
+        click.option("--top-k", type=click.IntRange(min=1), help="Sample among the k most likely characters."),
+        click.option("--top-p", type=click.FloatRange(min=0, max=1, min_open=True), help="Nucleus sampling mass."),
+        click.option("--seed", type=SEED, help="Seed for reproducible samples."),
+    ]):
+        command = option(command)
+    return command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -78,7 +99,7 @@ def _echo_json(data: dict) -> None:
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: saved_models/RECIPE].")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for weights, data split and sampling.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many examples per split (quick runs).")
-@click.option("--data-dir", type=click.Path(), help="Folder of local data [default: $ZOO_DATA_DIR, then built-in places].")
+@_DATA_DIR
 @click.option("--data-source", type=click.Choice(["idx", "tfds"]), help="Image recipes: IDX files or tfds.")
 @click.option("--text-file", type=click.Path(), help="Language models: train on this UTF-8 file instead.")
 @click.option("--overwrite", is_flag=True, help="Replace a finished run in --out (or discard an interrupted one).")
@@ -94,7 +115,8 @@ def train_command(recipe_name, epochs, batch_size, learning_rate, preset, out, s
     if text_file is not None:
         if recipe.task != "language_model":
             raise ZooError(f"--text-file: recipe {recipe_name!r} is not a language model")
-        recipe = recipe.replace(data={**recipe.data, "source": "file", "path": str(text_file)})
+        # Absolute, so `zoo evaluate` and `zoo export` find it from anywhere.
+        recipe = recipe.replace(data={**recipe.data, "source": "file", "path": os.path.abspath(text_file)})
     if data_source is not None:
         if recipe.task != "classification":
             raise ZooError(f"--data-source: recipe {recipe_name!r} does not read images")
@@ -115,7 +137,7 @@ def recipes_command():
 
 @cli.command("evaluate")
 @click.argument("run_dir", type=click.Path())
-@click.option("--data-dir", type=click.Path(), help="Folder of local data [default: $ZOO_DATA_DIR, then built-in places].")
+@_DATA_DIR
 def evaluate_command(run_dir, data_dir):
     """Recompute the test metrics of a finished run folder."""
     from zoo.training import evaluate_run
@@ -125,12 +147,7 @@ def evaluate_command(run_dir, data_dir):
 
 @cli.command("sample")
 @click.argument("run_dir", type=click.Path())
-@click.option("--prompt", required=True, help="Text to continue (every character must be in the vocabulary).")
-@click.option("--length", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--temperature", type=FiniteFloat(min=0), default=1.0, show_default=True, help="0 = greedy.")
-@click.option("--top-k", type=click.IntRange(min=1), help="Sample among the k most likely characters.")
-@click.option("--top-p", type=click.FloatRange(min=0, max=1, min_open=True), help="Nucleus sampling mass.")
-@click.option("--seed", type=SEED, help="Seed for reproducible samples.")
+@_sampling_options
 def sample_command(run_dir, prompt, length, temperature, top_k, top_p, seed):
     """Continue PROMPT with a trained char_lm run, one step per character."""
     from zoo.tasks.language_model import sample_text
@@ -164,7 +181,7 @@ def decode_command(run_dir, texts, beam):
 @click.option("--format", "formats", default="keras,savedmodel,onnx", show_default=True,
               help="Comma-separated formats.")
 @click.option("--out", type=click.Path(file_okay=False), help="Export folder [default: RUN_DIR/export].")
-@click.option("--data-dir", type=click.Path(), help="Folder of local data [default: $ZOO_DATA_DIR, then built-in places].")
+@_DATA_DIR
 @click.option("--tolerance", type=FiniteFloat(min=0), default=1e-5, show_default=True,
               help="Largest absolute difference allowed between Keras and an artifact (plus 1e-6 x |output|).")
 def export_command(run_dir, formats, out, data_dir, tolerance):
@@ -172,10 +189,6 @@ def export_command(run_dir, formats, out, data_dir, tolerance):
     from zoo.export import export_run, parse_formats
 
     export_run(run_dir, formats=parse_formats(formats), out=out, data_dir=data_dir, tolerance=tolerance)
-
-
-_ENGINE = click.option("--engine", type=click.Choice(["onnx", "savedmodel"]), default="onnx", show_default=True,
-                       help="onnxruntime, or TensorFlow's SavedModel loader.")
 
 
 @cli.command("predict")
@@ -199,12 +212,7 @@ def predict_command(export_dir, inputs, as_json, engine):
 
 @cli.command("generate")
 @click.argument("export_dir", metavar="EXPORT", type=click.Path())
-@click.option("--prompt", required=True, help="Text to continue.")
-@click.option("--length", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--temperature", type=FiniteFloat(min=0), default=1.0, show_default=True, help="0 = greedy.")
-@click.option("--top-k", type=click.IntRange(min=1))
-@click.option("--top-p", type=click.FloatRange(min=0, max=1, min_open=True))
-@click.option("--seed", type=SEED)
+@_sampling_options
 @_ENGINE
 def generate_command(export_dir, prompt, length, temperature, top_k, top_p, seed, engine):
     """Continue PROMPT with an exported char_lm, one step per character."""
@@ -227,10 +235,6 @@ def translate_command(export_dir, texts, beam, engine):
     for source, target in zip(texts, ExportedModel(export_dir, engine).translate(texts, beam_width=beam)):
         click.echo(f"{source}\t{target}")
 
-
-def run_recipe_script(name: str) -> None:
-    """What ``python recipes/NAME.py [train options]`` runs: ``zoo train NAME [options]``."""
-    sys.exit(main(["train", name, *sys.argv[1:]]))
 
 
 def main(argv=None) -> int:

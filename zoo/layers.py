@@ -1,7 +1,7 @@
 """The zoo's recurrent layer constructors.
 
 Every model takes its LSTM layers from :func:`lstm`, so a faster implementation (for example
-a fused CPU kernel on the torch backend, see DESIGN.md) can be swapped in for all models in
+a fused CPU kernel on the torch backend) can be swapped in for all models in
 one place. Layers are plain Keras layers, so saved models need no custom objects.
 """
 

@@ -1,11 +1,18 @@
 """Recipes: a model preset plus data, optimizer and training settings, declared in
-``recipes/<name>.py`` as ``RECIPE = Recipe(...)``."""
+``recipes/<name>.py`` as ``RECIPE = Recipe(...)``.
+
+The ``recipes/`` folder is not a top-level Python package (a package named ``recipes``
+would collide with any other project's): a wheel ships it inside this package as
+``zoo/recipes``, a checkout keeps it beside ``zoo/``, and recipes are loaded from there by
+file path.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import pkgutil
+import importlib.util
+import pathlib
+import sys
 from typing import Any
 
 from zoo.errors import ZooError
@@ -55,12 +62,29 @@ class Recipe:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def run_if_script(self, module_name: str) -> None:
+        """The last line of a recipe file, ``RECIPE.run_if_script(__name__)``: run as a script,
+        ``python recipes/NAME.py [options]`` is ``zoo train NAME [options]``."""
+        if module_name == "__main__":
+            import sys
+
+            from zoo.cli import main  # the entry point, imported only when run as a script
+
+            sys.exit(main(["train", self.name, *sys.argv[1:]]))
+
+
+def recipes_dir() -> pathlib.Path:
+    """Where the recipe files are: inside the installed package, or beside it in a checkout."""
+    package = pathlib.Path(__file__).resolve().parent
+    for folder in (package / "recipes", package.parent / "recipes"):
+        if folder.is_dir():
+            return folder
+    raise ZooError(f"no recipes folder found in {package} or beside it; reinstall keras-rnn-zoo")
+
 
 def list_recipes() -> list[str]:
-    """Names of the recipes in the ``recipes`` package."""
-    import recipes
-
-    return sorted(m.name for m in pkgutil.iter_modules(recipes.__path__) if not m.name.startswith("_"))
+    """Names of the recipes (``recipes/<name>.py``)."""
+    return sorted(path.stem for path in recipes_dir().glob("*.py") if not path.name.startswith("_"))
 
 
 def load_recipe(name: str) -> Recipe:
@@ -68,4 +92,10 @@ def load_recipe(name: str) -> Recipe:
     known = list_recipes()
     if name not in known:
         raise ZooError(f"unknown recipe {name!r}; known recipes: {', '.join(known)}")
-    return importlib.import_module(f"recipes.{name}").RECIPE
+    module_name = f"zoo_recipe_{name}"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, recipes_dir() / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[module_name] = module
+    return sys.modules[module_name].RECIPE

@@ -220,7 +220,8 @@ def _train_locked(recipe, out_dir, *, seed, limit, data_dir, overwrite, verbose,
         "versions": library_versions(),
         "seed": seed,
         "limit": limit,
-        "data_dir": None if data_dir is None else str(data_dir),
+        # Absolute, so `zoo evaluate` and `zoo export` find the data again from anywhere.
+        "data_dir": None if data_dir is None else str(pathlib.Path(data_dir).resolve()),
     }
     resuming = _prepare_staging(staging, config, overwrite)
     storage.atomic_write_text(staging / "config.json", json.dumps(config, indent=2))
@@ -331,7 +332,7 @@ def evaluate_run(run_dir, *, data_dir=None) -> dict:
     recipe, model, vocab, config = load_run(run_dir)
     task = TASKS[recipe.task]
     compile_model(model, recipe, task)
-    data = task.prepare(recipe, seed=config["seed"], limit=config.get("limit"), data_dir=data_dir,
+    data = task.prepare(recipe, seed=config["seed"], limit=config.get("limit"), data_dir=data_dir or config.get("data_dir"),
                         batch_size=recipe.batch_size)
     if vocab is not None and vocab.chars != data.vocab.chars:
         raise ZooError(f"{run_dir}: the data's vocabulary differs from the run's vocab.json")

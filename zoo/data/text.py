@@ -17,15 +17,20 @@ import numpy as np
 
 from zoo.errors import DataError, first_line
 
-# The project's checkout keeps the shared corpora beside it (../shared/data); ZOO_DATA_DIR
-# or --data-dir point elsewhere.
-_CHECKOUT_DATA = pathlib.Path(__file__).resolve().parents[3] / "shared" / "data"
+# A checkout of this project (the folder holding pyproject.toml and zoo/) keeps the shared
+# corpora beside it, in ../shared/data; an installed package has no such place.
+_CHECKOUT = pathlib.Path(__file__).resolve().parents[2]
 TEXT_SOURCES = ("tiny_shakespeare", "jaychou_lyrics", "file")
 
 
 def shared_data_dir(data_dir: str | os.PathLike | None = None) -> pathlib.Path:
-    """Where local corpora live: `data_dir`, else $ZOO_DATA_DIR, else ../shared/data."""
-    return pathlib.Path(data_dir or os.environ.get("ZOO_DATA_DIR") or _CHECKOUT_DATA)
+    """Where local corpora live: `data_dir` (--data-dir), else $ZOO_DATA_DIR, else
+    ../shared/data beside a checkout; an installed package without either is a DataError."""
+    if data_dir or os.environ.get("ZOO_DATA_DIR"):
+        return pathlib.Path(data_dir or os.environ["ZOO_DATA_DIR"])
+    if (_CHECKOUT / "pyproject.toml").is_file():
+        return _CHECKOUT.parent / "shared" / "data"
+    raise DataError("no data folder for the text corpora: pass --data-dir or set ZOO_DATA_DIR")
 
 
 @dataclasses.dataclass
@@ -71,10 +76,10 @@ def hold_out(text: str, fraction: float = 0.05) -> TextCorpus:
     return TextCorpus(train=text[:cut], validation=text[cut : cut + size], test=text[cut + size :])
 
 
-def load_text(source: str, *, path=None, data_dir=None, tfds_data_dir=None) -> TextCorpus:
+def load_text(source: str, *, path=None, data_dir=None) -> TextCorpus:
     """Load a corpus by source name (see TEXT_SOURCES); `path` is the file for source 'file'."""
     if source == "tiny_shakespeare":
-        return _tiny_shakespeare(shared_data_dir(data_dir) / "tiny_shakespeare", tfds_data_dir)
+        return _tiny_shakespeare(shared_data_dir(data_dir) / "tiny_shakespeare")
     if source == "jaychou_lyrics":
         archive = shared_data_dir(data_dir) / "jaychou_lyrics" / "jaychou_lyrics.txt.zip"
         return hold_out(_lyrics(archive))
@@ -99,7 +104,7 @@ def _lyrics(archive: pathlib.Path) -> str:
     return _decode_text(data, str(archive)).replace("\n", " ").replace("\r", " ")
 
 
-def _tiny_shakespeare(manual_dir: pathlib.Path, tfds_data_dir) -> TextCorpus:
+def _tiny_shakespeare(manual_dir: pathlib.Path) -> TextCorpus:
     if not (manual_dir / "input.txt").is_file():
         raise DataError(f"{manual_dir / 'input.txt'}: tiny_shakespeare file not found (set --data-dir or ZOO_DATA_DIR)")
     import tensorflow_datasets as tfds  # slow import: only when this corpus is asked for
@@ -108,7 +113,6 @@ def _tiny_shakespeare(manual_dir: pathlib.Path, tfds_data_dir) -> TextCorpus:
     try:
         splits = tfds.load(
             "tiny_shakespeare",
-            data_dir=tfds_data_dir,
             batch_size=-1,
             download_and_prepare_kwargs={"download_config": config},
         )
