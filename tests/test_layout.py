@@ -1,0 +1,64 @@
+"""The structure the README promises: imports go one way, and only the registry knows the
+families (a family is one file in zoo/models, found by name)."""
+
+import ast
+import pathlib
+
+import pytest
+
+ZOO = pathlib.Path(__file__).resolve().parents[1] / "zoo"
+# Lower layers never import higher ones (cli is the top, these are the floor).
+LEVELS = {
+    "zoo.cli": 5,
+    "zoo.training": 4, "zoo.export": 4, "zoo.runtime": 4,
+    "zoo.checkpoints": 3, "zoo.tasks": 3,
+    "zoo.models": 2,
+    "zoo.registry": 1, "zoo.layers": 1, "zoo.generate": 1, "zoo.data": 1, "zoo.storage": 1, "zoo.errors": 1,
+    "zoo.backend": 1, "zoo.recipe": 1, "zoo.reference": 1,
+    "zoo": 1,  # the package facade re-exports the registry; a new module defaults to the floor
+}
+FAMILY_HELPERS = {"zoo.models.recurrent_state"}  # shared building blocks, not families
+
+
+def module_name(path: pathlib.Path) -> str:
+    parts = path.relative_to(ZOO.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def level(name: str):
+    while name and name not in LEVELS:
+        name = name.rpartition(".")[0]
+    return LEVELS.get(name)
+
+
+def zoo_imports(path: pathlib.Path) -> set[str]:
+    """Every zoo module `path` imports, at module level or inside functions."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("zoo")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("zoo"):
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+MODULES = sorted(ZOO.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ZOO)))
+def test_imports_go_one_way(path):
+    own = level(module_name(path))
+    upward = [name for name in zoo_imports(path) if (level(name) or 0) > own]
+    # Recipe.run_if_script starts the CLI when a recipe file is run as a script: the one
+    # sanctioned upward import, taken only then.
+    if module_name(path) == "zoo.recipe":
+        upward.remove("zoo.cli.main")
+    assert not upward, f"{module_name(path)} imports modules above it: {upward}"
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if not p.is_relative_to(ZOO / "models")],
+                         ids=lambda p: str(p.relative_to(ZOO)))
+def test_only_the_registry_knows_the_families(path):
+    families = [name for name in zoo_imports(path)
+                if name.startswith("zoo.models.") and not any(name.startswith(h) for h in FAMILY_HELPERS)]
+    assert not families, f"{module_name(path)} imports a family module directly: {families}"
