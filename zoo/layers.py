@@ -7,6 +7,11 @@ one place. Layers are plain Keras layers, so saved models need no custom objects
 
 import keras
 
+from zoo import torch_rnn
+
+# On the torch backend, LSTM and GRU layers run torch's fused kernels on the CPU too.
+torch_rnn.enable()
+
 
 def lstm(
     units: int,

@@ -98,11 +98,14 @@ def plot_history(rows: list[dict], png_path) -> None:
 
 
 # ---------------------------------------------------------------------- training
-def compile_model(model: keras.Model, recipe: Recipe, task) -> None:
+def compile_model(model: keras.Model, recipe: Recipe, task, **engine) -> None:
+    """Adam, sparse cross-entropy on logits, the task's metrics; `engine` options of
+    ``Model.compile`` (``steps_per_execution``, ``jit_compile``) override the defaults."""
     model.compile(
         optimizer=keras.optimizers.Adam(recipe.learning_rate, clipnorm=recipe.clipnorm),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=list(task.metrics),
+        **engine,
     )
 
 

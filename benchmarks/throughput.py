@@ -1,0 +1,215 @@
+"""Training throughput of the recipes' networks on each backend, next to plain PyTorch.
+
+    python benchmarks/throughput.py [--networks fashion,char_lm,addition]
+        [--backends tensorflow,jax,torch] [--repeats 3] [--steps 20]
+
+For each network the zoo's own training path (the recipe's data pipeline, model, compile
+settings and `fit`, in a fresh process per backend) and a plain PyTorch program of the
+same network (`nn.LSTM`, Adam, a Python loop: the tutorial's style, written below) train
+`--steps` batches after a warm-up; the runs alternate (plain, tensorflow, jax, torch,
+plain, ...) and the table shows the median of `--repeats` runs, in examples (or characters)
+per second, and each backend's ratio to plain PyTorch. Time it on an otherwise idle machine.
+
+The networks are the recipes': `lstm_fashion_mnist` (2 x LSTM(128) over 28 rows),
+`char_lm_shakespeare` (2 x LSTM(512), batch 64 x 100 characters) and `seq2seq_addition`
+(LSTM(256) encoder-decoder, batch 128). Validation is not timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+NETWORKS = {
+    # name: (recipe, unit of throughput)
+    "fashion": ("lstm_fashion_mnist", "images/s"),
+    "char_lm": ("char_lm_shakespeare", "chars/s"),
+    "addition": ("seq2seq_addition", "problems/s"),
+}
+
+
+# ---------------------------------------------------------------------- the zoo's own path
+def zoo_throughput(recipe_name: str, steps: int, engine: dict) -> float:
+    """Examples (characters for a language model) per second of `fit` on the recipe's data;
+    `engine` overrides compile options (``steps_per_execution``, ``jit_compile``) to try them."""
+    import keras
+
+    from zoo.recipe import load_recipe
+    from zoo.registry import create_model
+    from zoo.tasks import TASKS
+    from zoo.training import compile_model
+
+    recipe = load_recipe(recipe_name)
+    task = TASKS[recipe.task]
+    keras.utils.set_random_seed(0)
+    data = task.prepare(recipe, seed=0, limit=None, data_dir=None, batch_size=recipe.batch_size)
+    model = create_model(recipe.model, recipe.preset, **{**recipe.model_options, **data.model_options})
+    compile_model(model, recipe, task, **engine)
+    fit_model, _ = task.training_model(model, data, recipe)
+    if fit_model is not model:
+        compile_model(fit_model, recipe, task, **engine)
+    x, y = data.train[0]
+    per_batch = y.size if recipe.task == "language_model" else len(y)
+    fit_model.fit(data.train, epochs=1, steps_per_epoch=2, verbose=0, shuffle=False)  # compile and warm up
+    started = time.perf_counter()
+    fit_model.fit(data.train, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
+    return steps * per_batch / (time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------------- plain PyTorch
+def torch_throughput(network: str, steps: int) -> float:
+    """The same network in plain PyTorch on random data of the recipe's shapes."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    if network == "fashion":
+        batch, shape = 64, (28, 28)
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lstm = nn.LSTM(28, 128, num_layers=2, batch_first=True)
+                self.dropout = nn.Dropout(0.3)
+                self.out = nn.Linear(128, 10)
+
+            def forward(self, x):
+                return self.out(self.dropout(self.lstm(x)[0][:, -1]))
+
+        net = Net()
+        make = lambda: (torch.rand(batch, *shape), torch.randint(0, 10, (batch,)))  # noqa: E731
+        per_batch = batch
+    elif network == "char_lm":
+        batch, seq_len, vocab = 64, 100, 69
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.embed = nn.Embedding(vocab, 64)
+                self.lstm = nn.LSTM(64, 512, num_layers=2, batch_first=True, dropout=0.2)
+                self.dropout = nn.Dropout(0.2)
+                self.out = nn.Linear(512, vocab)
+
+            def forward(self, x):
+                return self.out(self.dropout(self.lstm(self.embed(x))[0])).reshape(-1, vocab)
+
+        net = Net()
+        make = lambda: (torch.randint(0, vocab, (batch, seq_len)), torch.randint(0, vocab, (batch * seq_len,)))  # noqa: E731
+        per_batch = batch * seq_len
+    else:
+        batch, source_len, target_len, vocab = 128, 7, 5, 15
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.source_embed = nn.Embedding(vocab, 32)
+                self.target_embed = nn.Embedding(vocab, 32)
+                self.encoder = nn.LSTM(32, 256, batch_first=True)
+                self.decoder = nn.LSTM(32, 256, batch_first=True)
+                self.out = nn.Linear(256, vocab)
+
+            def forward(self, xs):
+                source, decoder_in = xs
+                _, state = self.encoder(self.source_embed(source))
+                y, _ = self.decoder(self.target_embed(decoder_in), state)
+                return self.out(y).reshape(-1, vocab)
+
+        net = Net()
+        make = lambda: ((torch.randint(0, vocab, (batch, source_len)), torch.randint(0, vocab, (batch, target_len))),  # noqa: E731
+                        torch.randint(0, vocab, (batch * target_len,)))
+        per_batch = batch
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    batches = [make() for _ in range(4)]
+
+    def train(n):
+        net.train()
+        for i in range(n):
+            x, y = batches[i % len(batches)]
+            optimizer.zero_grad()
+            loss = loss_fn(net(x), y)
+            loss.backward()
+            if network == "char_lm":
+                nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            optimizer.step()
+
+    train(2)
+    started = time.perf_counter()
+    train(steps)
+    return steps * per_batch / (time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------------- driver
+def measure(kind: str, network: str, steps: int, engine: dict) -> float:
+    """One measurement in a fresh process (the Keras backend is fixed per process)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    if kind != "plain":
+        env["KERAS_BACKEND"] = kind
+    out = subprocess.run([sys.executable, __file__, "--one", kind, network, str(steps), json.dumps(engine)], env=env,
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"{kind} {network} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])["throughput"]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    import torch
+
+    return f"{cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, python {platform.python_version()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--networks", default=",".join(NETWORKS))
+    parser.add_argument("--backends", default="tensorflow,jax,torch")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps-per-execution", type=int, help="try a compile option (default: the zoo's)")
+    parser.add_argument("--jit-compile", choices=["true", "false"], help="try a compile option (default: the zoo's)")
+    parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        kind, network, steps, engine = args.one
+        value = (torch_throughput(network, int(steps)) if kind == "plain"
+                 else zoo_throughput(NETWORKS[network][0], int(steps), json.loads(engine)))
+        print(json.dumps({"throughput": value}))
+        return
+
+    engine = {}
+    if args.steps_per_execution:
+        engine["steps_per_execution"] = args.steps_per_execution
+    if args.jit_compile:
+        engine["jit_compile"] = args.jit_compile == "true"
+    kinds = ["plain", *args.backends.split(",")]
+    results = {}
+    for network in args.networks.split(","):
+        for repeat in range(args.repeats):
+            for kind in kinds:  # alternating, so drifts in machine load hit every column alike
+                value = measure(kind, network, args.steps, engine)
+                results.setdefault((network, kind), []).append(value)
+                print(f"{network} {kind} run {repeat + 1}: {value:,.0f} {NETWORKS[network][1]}", flush=True)
+    print(f"\nmachine: {machine()}; median of {args.repeats} alternating runs, {args.steps} timed steps each"
+          + (f"; compile options {engine}" if engine else "") + "\n")
+    print("| network | unit | plain PyTorch | " + " | ".join(f"zoo {k}" for k in kinds[1:]) + " |")
+    print("|---|---|---|" + "---|" * (len(kinds) - 1))
+    for network in args.networks.split(","):
+        base = statistics.median(results[(network, "plain")])
+        cells = [f"{statistics.median(results[(network, k)]):,.0f} ({statistics.median(results[(network, k)]) / base:.2f}x)"
+                 for k in kinds[1:]]
+        print(f"| {NETWORKS[network][0]} | {NETWORKS[network][1]} | {base:,.0f} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""The fast recurrent path computes what Keras's own path computes.
+
+On the torch backend, zoo.torch_rnn routes LSTM and GRU layers to torch's fused kernels on
+the CPU. For every family (and bidirectional layers, step models that return states, and
+carried-state models), outputs and gradients must equal those of Keras's reference path
+within 1e-5. TensorFlow and JAX have no such replacement: their layers always run Keras's
+own kernels, which the first test pins down.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import random_batch
+from zoo import torch_rnn
+from zoo.registry import get_spec, list_models
+
+TORCH = keras.backend.backend() == "torch"
+
+
+def test_the_fast_path_is_on_exactly_for_torch():
+    assert torch_rnn.enable() is TORCH
+
+
+def outputs_and_gradients(model, inputs):
+    """Every output of `model` on `inputs`, and the gradient of a fixed random projection of
+    them with respect to every trainable weight (torch autograd)."""
+    import torch
+
+    for variable in model.trainable_variables:
+        variable.value.grad = None
+    outputs = model(inputs, training=False)
+    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    rng = np.random.default_rng(0)
+    loss = sum((o * torch.as_tensor(rng.standard_normal(tuple(o.shape)), dtype=o.dtype)).sum() for o in outputs)
+    loss.backward()
+    grads = [np.zeros(v.shape) if v.value.grad is None else v.value.grad.detach().numpy().copy()
+             for v in model.trainable_variables]
+    return [o.detach().numpy() for o in outputs], grads
+
+
+def full(name, **extra):
+    """The family's tiny model (with `extra` options) and random inputs for it."""
+    keras.utils.set_random_seed(0)
+    model = get_spec(name).builder(**{**get_spec(name).resolve("tiny"), **extra})
+    return model, random_batch(model, 3, time_steps=6)[0]
+
+
+def cases():
+    """(id, builder of (model, inputs)) for every family, its inference and carry models,
+    and bidirectional classifiers."""
+    found = []
+    for name in list_models():
+        spec = get_spec(name)
+        found.append((name, lambda name=name: full(name)))
+        if "bidirectional" in spec.resolve("tiny"):
+            found.append((name + "-bidirectional", lambda name=name: full(name, bidirectional=True)))
+        if spec.inference:
+            def inference(name=name):
+                model, _ = full(name)
+                models = get_spec(name).inference_models(model)
+                step = models.get("step") or models["decoder_step"]
+                rng = np.random.default_rng(1)
+                inputs = [rng.integers(0, 5, size=(3, 1)).astype("int32")]
+                inputs += [rng.standard_normal((3, u)).astype("float32") for n, u in step.input_units().items()
+                           if n != "token"]
+                return step.model, inputs
+            found.append((name + "-step", inference))
+        if spec.carry:
+            def carry(name=name):
+                model, tokens = full(name)
+                return get_spec(name).carry(model, 3), [tokens, np.ones((3, 1), "float32")]
+            found.append((name + "-carry", carry))
+    return found
+
+
+CASES = cases()
+
+
+@pytest.mark.parametrize("build", [c[1] for c in CASES], ids=[c[0] for c in CASES])
+def test_fast_path_equals_keras_path(build):
+    if not TORCH:
+        assert not torch_rnn.enable()  # nothing replaced: Keras's path is the only one
+        return
+    model, inputs = build()
+    try:
+        torch_rnn.disable()
+        want_outputs, want_grads = outputs_and_gradients(model, inputs)
+    finally:
+        torch_rnn.enable()
+    calls = torch_rnn.fused_calls
+    got_outputs, got_grads = outputs_and_gradients(model, inputs)
+    recurrent = [layer for layer in model._flatten_layers() if isinstance(layer, (keras.layers.LSTM, keras.layers.GRU))]
+    assert (torch_rnn.fused_calls > calls) == bool(recurrent)  # the fused kernel really ran
+    assert len(got_outputs) == len(want_outputs) and len(got_grads) == len(want_grads)
+    for got, want in zip(got_outputs, want_outputs):
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+    for got, want in zip(got_grads, want_grads):
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
