@@ -75,7 +75,7 @@ def torch_throughput(network: str, steps: int) -> float:
         class Net(nn.Module):
             def __init__(self):
                 super().__init__()
-                self.lstm = nn.LSTM(28, 128, num_layers=2, batch_first=True)
+                self.lstm = nn.LSTM(28, 128, num_layers=2, batch_first=True, dropout=0.3)
                 self.dropout = nn.Dropout(0.3)
                 self.out = nn.Linear(128, 10)
 
