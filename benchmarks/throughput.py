@@ -149,6 +149,8 @@ def torch_throughput(network: str, steps: int) -> float:
 def measure(kind: str, network: str, steps: int, engine: dict) -> float:
     """One measurement in a fresh process (the Keras backend is fixed per process)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    if kind == "torch-keras":  # the torch backend on Keras's own RNN path, without zoo.torch_rnn
+        kind, env["ZOO_FUSED_RNN"] = "torch", "0"
     if kind != "plain":
         env["KERAS_BACKEND"] = kind
     out = subprocess.run([sys.executable, __file__, "--one", kind, network, str(steps), json.dumps(engine)], env=env,
@@ -173,7 +175,8 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--networks", default=",".join(NETWORKS))
-    parser.add_argument("--backends", default="tensorflow,jax,torch")
+    parser.add_argument("--backends", default="tensorflow,jax,torch",
+                        help="also torch-keras: torch with Keras's own (unfused) RNN path")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--steps-per-execution", type=int, help="try a compile option (default: the zoo's)")
