@@ -10,6 +10,7 @@ exports them, and times, on the tensorflow backend in this process:
 * characters per second generating `--length` characters at batch 1: through the Keras
   step model (`zoo sample`'s path), through the ONNX step artifact (`zoo generate`'s), and
   with a naive loop that re-runs the full model on the growing text for every character;
+  and for 32 prompts in one batch;
 * classification latency at batch 1: ONNX (`ExportedModel.classify`) against
   `model.predict`, and images per second at batch 1, 32 and 256 for both.
 
@@ -61,7 +62,7 @@ def main() -> None:
     import numpy as np
 
     from zoo.runtime import ExportedModel
-    from zoo.tasks.language_model import sample_text
+    from zoo.tasks.language_model import sample_texts
     from zoo.training import load_run
 
     rows = []
@@ -76,12 +77,17 @@ def main() -> None:
             logits = model.predict_on_batch(np.array([ids], dtype="int32"))
             ids.append(int(np.argmax(keras.ops.convert_to_numpy(logits)[0, -1])))
 
-    keras_s = timed(lambda: sample_text(recipe.model, model, vocab, prompt, length=n, temperature=0), args.repeats)
+    keras_s = timed(lambda: sample_texts(recipe.model, model, vocab, [prompt], length=n, temperature=0), args.repeats)
     onnx_s = timed(lambda: exported.generate_text(prompt, n, temperature=0), args.repeats)
     naive_s = timed(naive, max(1, args.repeats // 3))
     rows.append(("generation, batch 1", f"{n} greedy characters", f"naive loop {n / naive_s:,.0f} chars/s",
                  f"Keras step {n / keras_s:,.0f} chars/s ({naive_s / keras_s:.1f}x)",
                  f"ONNX step {n / onnx_s:,.0f} chars/s ({naive_s / onnx_s:.1f}x)"))
+    prompts = [prompt] * 32
+    keras_32 = timed(lambda: sample_texts(recipe.model, model, vocab, prompts, length=n, temperature=0), args.repeats)
+    onnx_32 = timed(lambda: exported.generate_texts(prompts, n, temperature=0), args.repeats)
+    rows.append(("generation, 32 prompts in one batch", f"{n} greedy characters each", "",
+                 f"Keras step {32 * n / keras_32:,.0f} chars/s", f"ONNX step {32 * n / onnx_32:,.0f} chars/s"))
 
     # ------------------------------------------------------------------ classification
     _, classifier, _, _ = load_run(fashion_run)

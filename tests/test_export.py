@@ -254,3 +254,10 @@ def test_a_family_added_in_one_file_trains_exports_and_generates(tmp_path, capsy
     from_export = capsys.readouterr().out
     assert zoo("sample", run, *args) == 0
     assert capsys.readouterr().out == from_export and from_export.startswith("the ")
+    # Several prompts go through in one batch; greedy rows equal their solo runs.
+    assert zoo("generate", run / "export", "--prompt", "the ", "--prompt", "lazy dog", "--length", "40",
+               "--temperature", "0") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == from_export.rstrip("\n") and lines[1].startswith("lazy dog") and len(lines) == 2
+    assert zoo("sample", run, "--prompt", "the ", "--prompt", "lazy dog", "--length", "40", "--temperature", "0") == 0
+    assert capsys.readouterr().out.splitlines() == lines

@@ -177,7 +177,7 @@ def test_bad_sampling_options_raise(options, name):
     with pytest.raises(ValueError, match=name):
         sample_token(LOGITS, **options)
     with pytest.raises(ValueError, match=name):
-        generate(bigram_step(np.zeros((3, 3))), {"calls": np.zeros((1, 1))}, [0], 2, **options)
+        generate(bigram_step(np.zeros((3, 3))), {"calls": np.zeros((1, 1))}, [[0]], 2, **options)
 
 
 # ---------------------------------------------------------------------------- generate
@@ -188,12 +188,12 @@ TABLE = np.random.default_rng(10).normal(size=(12, 12)) * 2.0
 
 def test_generate_length_and_determinism():
     step = bigram_step(TABLE)
-    a = generate(step, {"calls": np.zeros((1, 1))}, [1, 2], 30, seed=123)
-    b = generate(step, {"calls": np.zeros((1, 1))}, [1, 2], 30, seed=123)
-    c = generate(step, {"calls": np.zeros((1, 1))}, [1, 2], 30, seed=456)
+    a = generate(step, {"calls": np.zeros((1, 1))}, [[1, 2]], 30, seed=123)[0]
+    b = generate(step, {"calls": np.zeros((1, 1))}, [[1, 2]], 30, seed=123)[0]
+    c = generate(step, {"calls": np.zeros((1, 1))}, [[1, 2]], 30, seed=456)[0]
     assert a == b and a != c
     assert len(a) == 30 and all(isinstance(t, int) and 0 <= t < 12 for t in a)
-    assert generate(step, {"calls": np.zeros((1, 1))}, [1], 0, seed=0) == []
+    assert generate(step, {"calls": np.zeros((1, 1))}, [[1]], 0, seed=0) == [[]]
 
 
 def test_generate_feeds_prompt_and_threads_states():
@@ -205,7 +205,7 @@ def test_generate_feeds_prompt_and_threads_states():
         return TABLE[tokens[:, 0]], {"calls": states["calls"] + 1}
 
     prompt = [3, 1, 4, 1, 5]
-    new = generate(step, {"calls": np.zeros((1, 1), dtype=np.int64)}, prompt, 6, seed=0)
+    (new,) = generate(step, {"calls": np.zeros((1, 1), dtype=np.int64)}, [prompt], 6, seed=0)
     fed = [token for token, _ in calls]
     assert fed == prompt + new[:-1]  # every prompt token, then each sample but the last
     assert [count for _, count in calls] == list(range(len(calls)))  # states came back in
@@ -217,12 +217,30 @@ def test_generate_greedy_follows_the_table():
     for _ in range(10):
         token = int(TABLE[token].argmax())
         expected.append(token)
-    assert generate(step, {"calls": np.zeros((1, 1))}, [7], 10, temperature=0) == expected
+    assert generate(step, {"calls": np.zeros((1, 1))}, [[7]], 10, temperature=0) == [expected]
 
 
 def test_generate_empty_prompt_raises():
     with pytest.raises(ValueError, match="prompt"):
-        generate(bigram_step(TABLE), {"calls": np.zeros((1, 1))}, [], 5)
+        generate(bigram_step(TABLE), {"calls": np.zeros((1, 1))}, [[]], 5)
+
+
+def test_a_batch_of_prompts_gives_what_each_prompt_gives_alone():
+    """Prompts of different lengths advance together, one step call per position, and
+    greedy rows equal their solo runs."""
+    step = bigram_step(TABLE)
+    prompts = [[3, 1, 4], [5], [9, 2]]
+    batch = generate(step, {"calls": np.zeros((3, 1))}, prompts, 8, temperature=0)
+    assert batch == [generate(step, {"calls": np.zeros((1, 1))}, [p], 8, temperature=0)[0] for p in prompts]
+    calls = []
+
+    def counting(tokens, states):
+        calls.append(len(tokens))
+        return step(tokens, states)
+
+    sampled = generate(counting, {"calls": np.zeros((3, 1))}, prompts, 8, seed=1)
+    assert calls == [3] * (3 + 8 - 1)  # the longest prompt, then the samples: one call each
+    assert [len(row) for row in sampled] == [8, 8, 8] and all(0 <= t < 12 for row in sampled for t in row)
 
 
 # ---------------------------------------------------------------------------- greedy_decode

@@ -38,7 +38,9 @@ _ENGINE = click.option("--engine", type=click.Choice(["onnx", "savedmodel"]), de
 def _sampling_options(command):
     """--prompt, --length, --temperature, --top-k, --top-p and --seed of `sample` and `generate`."""
     for option in reversed([
-        click.option("--prompt", required=True, help="Text to continue (every character must be in the vocabulary)."),
+        click.option("--prompt", "prompts", required=True, multiple=True,
+                     help="Text to continue (every character in the vocabulary); repeat it to continue "
+                          "several texts in one batch, printed in order."),
         click.option("--length", type=click.IntRange(min=1), default=200, show_default=True),
         click.option("--temperature", type=FiniteFloat(min=0), default=1.0, show_default=True, help="0 = greedy."),
         click.option("--top-k", type=click.IntRange(min=1), help="Sample among the k most likely characters."),
@@ -148,16 +150,18 @@ def evaluate_command(run_dir, data_dir):
 @cli.command("sample")
 @click.argument("run_dir", type=click.Path())
 @_sampling_options
-def sample_command(run_dir, prompt, length, temperature, top_k, top_p, seed):
-    """Continue PROMPT with a trained char_lm run, one step per character."""
-    from zoo.tasks.language_model import sample_text
+def sample_command(run_dir, prompts, length, temperature, top_k, top_p, seed):
+    """Continue each --prompt with a trained language-model run, one step per character."""
+    from zoo.tasks.language_model import sample_texts
     from zoo.training import load_run
 
     recipe, model, vocab, _ = load_run(run_dir)
     if recipe.task != "language_model":
         raise ZooError(f"{run_dir}: `zoo sample` needs a language-model run, this one is {recipe.task}")
-    click.echo(prompt + sample_text(recipe.model, model, vocab, prompt, length=length, temperature=temperature,
-                                    top_k=top_k, top_p=top_p, seed=seed))
+    texts = sample_texts(recipe.model, model, vocab, prompts, length=length, temperature=temperature, top_k=top_k,
+                         top_p=top_p, seed=seed)
+    for prompt, text in zip(prompts, texts):
+        click.echo(prompt + text)
 
 
 @cli.command("decode")
@@ -214,13 +218,14 @@ def predict_command(export_dir, inputs, as_json, engine):
 @click.argument("export_dir", metavar="EXPORT", type=click.Path())
 @_sampling_options
 @_ENGINE
-def generate_command(export_dir, prompt, length, temperature, top_k, top_p, seed, engine):
-    """Continue PROMPT with an exported char_lm, one step per character."""
+def generate_command(export_dir, prompts, length, temperature, top_k, top_p, seed, engine):
+    """Continue each --prompt with an exported language model, one step per character."""
     from zoo.runtime import ExportedModel
 
-    model = ExportedModel(export_dir, engine)
-    click.echo(prompt + model.generate_text(prompt, length, temperature=temperature, top_k=top_k, top_p=top_p,
-                                            seed=seed))
+    texts = ExportedModel(export_dir, engine).generate_texts(prompts, length, temperature=temperature, top_k=top_k,
+                                                             top_p=top_p, seed=seed)
+    for prompt, text in zip(prompts, texts):
+        click.echo(prompt + text)
 
 
 @cli.command("translate")

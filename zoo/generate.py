@@ -111,26 +111,35 @@ def sample_token(logits, *, temperature=1.0, top_k=None, top_p=None, rng=None):
     return order[np.arange(len(order)), index]
 
 
-def generate(step, states, prompt_ids, length, *, temperature=1.0, top_k=None, top_p=None,
-             seed=None):
-    """Feed ``prompt_ids`` (batch of 1), then sample ``length`` new ids; returns only those."""
+def generate(step, states, prompts, length, *, temperature=1.0, top_k=None, top_p=None, seed=None):
+    """Continue each prompt (a list of token ids per row of `states`) by `length` sampled ids.
+
+    All rows advance together, one step call per position: a row feeds its own prompt
+    tokens, then samples. Returns the new ids of each row. Only the rows that sample draw
+    random numbers, so a batch of one gives, seed for seed, what it gives alone.
+    """
     _check_sampling(temperature, top_k, top_p)
-    prompt_ids = list(prompt_ids)
-    if not prompt_ids:
+    prompts = [list(map(int, p)) for p in prompts]
+    if not prompts or not all(prompts):
         raise ValueError("prompt_ids must contain at least one token id")
     if length < 0:
         raise ValueError(f"length must be an integer >= 0, got {length}")
     rng = np.random.default_rng(seed)
     states = dict(states)
-    for token in prompt_ids:
-        logits, states = _feed(step, [token], states)
-    new_ids = []
-    for i in range(length):
-        token = int(sample_token(logits, temperature=temperature, top_k=top_k, top_p=top_p,
-                                 rng=rng)[0])
-        new_ids.append(token)
-        if i < length - 1:  # the last token's logits would never be used
-            logits, states = _feed(step, [token], states)
+    new_ids = [[] for _ in prompts]
+    tokens = np.array([p[0] for p in prompts])
+    position = 0  # index, in each prompt, of the token fed now
+    while length and any(len(ids) < length for ids in new_ids):
+        logits, states = _feed(step, tokens, states)
+        position += 1
+        sampling = [r for r, p in enumerate(prompts) if position >= len(p) and len(new_ids[r]) < length]
+        if sampling:
+            drawn = sample_token(logits[sampling], temperature=temperature, top_k=top_k, top_p=top_p, rng=rng)
+            for r, token in zip(sampling, drawn):
+                new_ids[r].append(int(token))
+        # Next: the prompt's next token, or the token just sampled (finished rows ride along).
+        tokens = np.array([p[position] if position < len(p) else (new_ids[r][-1] if new_ids[r] else p[-1])
+                           for r, p in enumerate(prompts)])
     return new_ids
 
 
@@ -209,14 +218,15 @@ def beam_search(step, states, *, start_id, end_id, max_length, beam_width,
 # ---------------------------------------------------------------------- text in, text out
 # Shared by the Keras models (zoo.tasks) and the exported artifacts (zoo.runtime): the
 # vocabulary objects only need encode(text, what=...) and decode(ids).
-def continue_text(step: StepFn, states, vocab, prompt: str, length: int, *, temperature=1.0, top_k=None,
-                  top_p=None, seed=None) -> str:
-    """`length` characters continuing `prompt`, one step per character."""
-    if not prompt:
+def continue_texts(step: StepFn, states, vocab, prompts, length: int, *, temperature=1.0, top_k=None,
+                   top_p=None, seed=None) -> list[str]:
+    """`length` characters continuing each of `prompts`, all in one batch (`states` holds one
+    row per prompt), one step call per character."""
+    if not prompts or not all(prompts):
         raise ValueError("prompt: expected at least one character")
-    ids = generate(step, states, [int(i) for i in vocab.encode(prompt, what="prompt")], length,
+    ids = generate(step, states, [vocab.encode(p, what="prompt") for p in prompts], length,
                    temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
-    return vocab.decode(ids)
+    return [vocab.decode(row) for row in ids]
 
 
 def translate(encode, step: StepFn, vocab, sources, *, source_len: int, target_len: int,

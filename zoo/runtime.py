@@ -152,11 +152,16 @@ class ExportedModel:
         probabilities = generate.softmax(self.run("model", {name: np.asarray(images, dtype=np.float32)})[generate.LOGITS])
         return probabilities.argmax(-1), probabilities
 
-    def generate_text(self, prompt: str, length: int, **sampling) -> str:
-        """Continue `prompt` by `length` characters through the exported step model."""
+    def generate_texts(self, prompts, length: int, **sampling) -> list[str]:
+        """Continue each of `prompts` by `length` characters, all in one batch, through the
+        exported step model."""
         self._require("language_model", "generate")
-        return user_error(ExportError, generate.continue_text, self.step_function("step"), self.zero_states("step", 1),
-                           self.vocab, prompt, length, **sampling)
+        return user_error(ExportError, generate.continue_texts, self.step_function("step"),
+                          self.zero_states("step", len(prompts)), self.vocab, list(prompts), length, **sampling)
+
+    def generate_text(self, prompt: str, length: int, **sampling) -> str:
+        """Continue one `prompt` (:meth:`generate_texts` with a batch of one)."""
+        return self.generate_texts([prompt], length, **sampling)[0]
 
     def translate(self, sources, *, beam_width: int = 1) -> list[str]:
         """Greedy (or beam-search) translations through the exported encoder and decoder step."""

@@ -141,7 +141,8 @@ def verify(staging, models, real_x, recipe, vocab, *, data=None, reference=None,
         # Ten characters of a real window (skipping <unk>: a prompt must be in the vocabulary).
         prompt = vocab.decode([i for i in real_x[0] if i != vocab.unknown_id][:10])
         step = models["step"]
-        expected = generate.continue_text(step.step_function(), step.zero_states(1), vocab, prompt, 200, temperature=0)
+        (expected,) = generate.continue_texts(step.step_function(), step.zero_states(1), vocab, [prompt], 200,
+                                              temperature=0)
         for fmt, engine in engines.items():
             same = engine.generate_text(prompt, 200, temperature=0) == expected
             report["generation"][fmt] = {"greedy_200_identical": same}

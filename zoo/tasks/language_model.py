@@ -46,19 +46,21 @@ class SampleText(keras.callbacks.Callback):
         self.length, self.path, self.seed = length, path, seed
 
     def on_epoch_end(self, epoch, logs=None):
-        line = sample_text(self.family, self.lm, self.vocab, self.prompt, length=self.length, temperature=0.8,
-                           seed=self.seed)
+        (line,) = sample_texts(self.family, self.lm, self.vocab, [self.prompt], length=self.length, temperature=0.8,
+                               seed=self.seed)
         print(f"\nsample after epoch {epoch + 1}: {self.prompt + line!r}")
         if self.path:
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(json.dumps({"epoch": epoch + 1, "text": self.prompt + line}, ensure_ascii=False) + "\n")
 
 
-def sample_text(family, model, vocab, prompt, *, length, temperature=1.0, top_k=None, top_p=None, seed=None) -> str:
-    """Continue `prompt` by `length` characters, one step per character through the step model."""
+def sample_texts(family, model, vocab, prompts, *, length, temperature=1.0, top_k=None, top_p=None,
+                 seed=None) -> list[str]:
+    """Continue each of `prompts` by `length` characters, all prompts in one batch, one step
+    call per character through the family's step model."""
     step = get_spec(family).inference_models(model)["step"]
-    return user_error(ZooError, generate.continue_text, step.step_function(), step.zero_states(1), vocab, prompt,
-                      length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+    return user_error(ZooError, generate.continue_texts, step.step_function(), step.zero_states(len(prompts)), vocab,
+                      list(prompts), length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
 
 
 class LanguageModel(Task):
