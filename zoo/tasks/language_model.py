@@ -87,27 +87,26 @@ class LanguageModel(Task):
             # Keep `limit` windows' worth of each split: a quick run on real text.
             return ids if limit is None else ids[: limit * seq_len + 1]
 
+        ids = {split: ids_of(split) for split in ("train", "validation", "test")}
         streams = None
         if sampling == "consecutive":
             # As many parallel streams as training uses, or fewer where a held-out split is
             # short; every stream holds at least one window.
-            shortest = min(len(ids_of("validation")), len(ids_of("test")))
+            shortest = min(len(ids["validation"]), len(ids["test"]))
             streams = max(1, min(batch_size, (shortest - 1) // seq_len))
 
         def evaluation_windows(split):
             hint = f" (with --limit {limit}; raise it)" if limit is not None else ""
             try:
-                ids = ids_of(split)
-                return text.streams(ids, seq_len, streams) if streams else text.windows(ids, seq_len)
+                return text.streams(ids[split], seq_len, streams) if streams else text.windows(ids[split], seq_len)
             except DataError as error:
                 raise DataError(f"the {split} split: {error}{hint}") from None
 
-        train_ids = ids_of("train")
         if sampling == "consecutive":
-            train = ConsecutiveWindows(train_ids, seq_len=seq_len, batch_size=batch_size, seed=seed)
+            train = ConsecutiveWindows(ids["train"], seq_len=seq_len, batch_size=batch_size, seed=seed)
         else:
-            steps = max(1, (len(train_ids) - 1) // (seq_len * batch_size))
-            train = RandomWindows(train_ids, seq_len=seq_len, batch_size=batch_size, steps_per_epoch=steps, seed=seed)
+            steps = max(1, (len(ids["train"]) - 1) // (seq_len * batch_size))
+            train = RandomWindows(ids["train"], seq_len=seq_len, batch_size=batch_size, steps_per_epoch=steps, seed=seed)
         return TaskData(
             train=train,
             validation=evaluation_windows("validation"),
@@ -122,7 +121,7 @@ class LanguageModel(Task):
         if not data.streams:
             return model, data.validation
         x, y = data.validation
-        carry = get_spec(recipe.model).carry(model, max(data.train.batch_size, data.streams))
+        carry = get_spec(recipe.model).carry(model, data.train.batch_size)  # streams <= batch size
         return carry, ((x, stream_resets(len(x), data.streams)), y)
 
     def callbacks(self, model, data, recipe, out_dir=None):
