@@ -362,3 +362,25 @@ def test_bad_beam_width_raises(width):
     with pytest.raises(ValueError, match="beam_width"):
         beam_search(history_step(3, 0), initial_states(), start_id=1, end_id=0,
                     max_length=4, beam_width=width)
+
+
+def test_beam_search_of_several_sources_in_one_batch_equals_each_alone():
+    """All sources' live beams go through one step call per position, and every source gets
+    exactly the hypotheses and scores it gets alone (its states reordered within its rows)."""
+    from zoo.generate import beam_search_batch
+
+    step = history_step(5, 3)
+    starts = {"total": np.array([[0], [2], [5]]), "position": np.array([[0], [1], [3]])}
+    kwargs = dict(start_id=1, end_id=0, max_length=5, beam_width=3)
+    calls = []
+
+    def counting(tokens, states):
+        calls.append(len(tokens))
+        return step(tokens, states)
+
+    together = beam_search_batch(counting, starts, **kwargs)
+    alone = [beam_search(step, {k: v[i : i + 1] for k, v in starts.items()}, **kwargs) for i in range(3)]
+    assert [[ids for ids, _ in r] for r in together] == [[ids for ids, _ in r] for r in alone]
+    for got, want in zip(together, alone):
+        np.testing.assert_allclose([score for _, score in got], [score for _, score in want], rtol=1e-12)
+    assert len(calls) <= kwargs["max_length"] and calls[0] == 3  # one call per position, not per source

@@ -166,53 +166,68 @@ def greedy_decode(step, states, *, start_id, end_id, max_length):
     return outputs
 
 
-def beam_search(step, states, *, start_id, end_id, max_length, beam_width,
-                length_normalize=True):
+def beam_search(step, states, *, start_id, end_id, max_length, beam_width, length_normalize=True):
     """Beam search for one source (states with batch 1): ``[(ids, score), ...]`` best first.
+    See :func:`beam_search_batch`."""
+    return beam_search_batch(step, states, start_id=start_id, end_id=end_id, max_length=max_length,
+                             beam_width=beam_width, length_normalize=length_normalize)[0]
+
+
+def beam_search_batch(step, states, *, start_id, end_id, max_length, beam_width, length_normalize=True):
+    """Beam search for every source (one per row of `states`), the live beams of all sources
+    in one step call per position: per source, ``[(ids, score), ...]`` best first.
 
     Scores are summed log-probabilities, including that of ``end_id`` (which is left out of
     ``ids``); with ``length_normalize`` they are divided by the number of emitted tokens.
-    Each step keeps the ``beam_width - len(finished)`` best expansions, so the beam shrinks
-    as hypotheses finish and ``beam_width=1`` is exactly greedy decoding.
+    Each step keeps, per source, the ``beam_width - len(finished)`` best expansions, so a
+    beam shrinks as hypotheses finish and ``beam_width=1`` is exactly greedy decoding.
     """
     _check_positive("beam_width", beam_width)
     _check_positive("max_length", max_length)
     states = dict(states)
-    beams = [[]]                      # token ids of each live beam, start_id excluded
-    scores = np.zeros(1)              # summed log-probs of each live beam
-    tokens = np.array([start_id])     # last token of each live beam, fed next
-    finished = []                     # (ids, raw score, length counted for normalization)
+    sources = len(next(iter(states.values()))) if states else 1
+    beams = [[[]] for _ in range(sources)]           # per source: token ids of each live beam
+    scores = [np.zeros(1) for _ in range(sources)]   # per source: summed log-probs of each live beam
+    finished = [[] for _ in range(sources)]          # per source: (ids, raw score, normalizing length)
+    tokens = np.full(sources, start_id)              # last token of every live row, fed next
 
     for _ in range(max_length):
         logits, states = _feed(step, tokens, states)
-        candidates = (scores[:, None] + log_softmax(logits)).ravel()
-        vocab = logits.shape[-1]
-        best = np.argsort(-candidates, kind="stable")[:beam_width - len(finished)]
-        best = best[np.isfinite(candidates[best])]  # never extend with impossible tokens
-        parents, next_tokens = np.divmod(best, vocab)
-
-        live = []
-        for flat, parent, token in zip(best, parents, next_tokens):
-            ids = beams[parent] if token == end_id else beams[parent] + [int(token)]
-            if token == end_id:
-                finished.append((ids, candidates[flat], len(ids) + 1))
-            elif len(ids) == max_length:
-                finished.append((ids, candidates[flat], len(ids)))
-            else:
-                live.append((ids, candidates[flat], parent, token))
-        if not live:
+        log_probs, vocab = log_softmax(logits), logits.shape[-1]
+        next_rows, first = [], 0  # (row of the parent beam, token) for the next step; rows of a source
+        for source in range(sources):
+            rows = slice(first, first + len(beams[source]))
+            first = rows.stop
+            if not beams[source]:
+                continue
+            candidates = (scores[source][:, None] + log_probs[rows]).ravel()
+            best = np.argsort(-candidates, kind="stable")[:beam_width - len(finished[source])]
+            best = best[np.isfinite(candidates[best])]  # never extend with impossible tokens
+            live = []
+            for flat, parent, token in zip(best, *np.divmod(best, vocab)):
+                ids = beams[source][parent] if token == end_id else beams[source][parent] + [int(token)]
+                if token == end_id:
+                    finished[source].append((ids, candidates[flat], len(ids) + 1))
+                elif len(ids) == max_length:
+                    finished[source].append((ids, candidates[flat], len(ids)))
+                else:
+                    live.append((ids, candidates[flat], rows.start + parent, token))
+            beams[source] = [ids for ids, _, _, _ in live]
+            scores[source] = np.array([score for _, score, _, _ in live])
+            next_rows += [(row, token) for _, _, row, token in live]
+        if not next_rows:
             break
-        beams = [ids for ids, _, _, _ in live]
-        scores = np.array([score for _, score, _, _ in live])
-        tokens = np.array([token for _, _, _, token in live])
+        tokens = np.array([token for _, token in next_rows])
         # Fancy indexing both tiles (a parent chosen twice) and reorders the states.
-        parent_index = np.array([parent for _, _, parent, _ in live])
+        parent_index = np.array([row for row, _ in next_rows])
         states = {name: np.asarray(s)[parent_index] for name, s in states.items()}
 
-    ranked = [(ids, float(score / length if length_normalize else score))
-              for ids, score, length in finished]
-    ranked.sort(key=lambda item: item[1], reverse=True)
-    return ranked[:beam_width]
+    results = []
+    for done in finished:
+        ranked = [(ids, float(score / length if length_normalize else score)) for ids, score, length in done]
+        ranked.sort(key=lambda item: item[1], reverse=True)
+        results.append(ranked[:beam_width])
+    return results
 
 
 # ---------------------------------------------------------------------- text in, text out
@@ -231,7 +246,7 @@ def continue_texts(step: StepFn, states, vocab, prompts, length: int, *, tempera
 
 def translate(encode, step: StepFn, vocab, sources, *, source_len: int, target_len: int,
               reverse_source: bool = False, beam_width: int = 1) -> list[str]:
-    """Decode each source string: greedy for the batch, or beam search per source.
+    """Decode each source string: greedy, or beam search, for all sources in one batch.
 
     `encode(source_ids (batch, source_len)) -> states` (a dict by name) runs the encoder; sources are padded
     to `source_len` (and reversed first when the model was trained on reversed sources).
@@ -245,8 +260,4 @@ def translate(encode, step: StepFn, vocab, sources, *, source_len: int, target_l
     kwargs = dict(start_id=vocab.start_id, end_id=vocab.end_id, max_length=target_len)
     if beam_width <= 1:
         return [vocab.decode(ids) for ids in greedy_decode(step, states, **kwargs)]
-    return [
-        vocab.decode(beam_search(step, {name: s[i : i + 1] for name, s in states.items()}, beam_width=beam_width,
-                                 **kwargs)[0][0])
-        for i in range(len(rows))
-    ]
+    return [vocab.decode(ranked[0][0]) for ranked in beam_search_batch(step, states, beam_width=beam_width, **kwargs)]
