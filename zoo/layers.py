@@ -1,8 +1,9 @@
 """The zoo's recurrent layer constructors.
 
-Every model takes its LSTM layers from :func:`lstm`, so a faster implementation (for example
-a fused CPU kernel on the torch backend) can be swapped in for all models in
-one place. Layers are plain Keras layers, so saved models need no custom objects.
+Every model takes its recurrent layers from here (:func:`lstm`, :func:`gru`,
+:func:`simple_rnn`), and importing this module turns on the fused torch kernels
+(:mod:`zoo.torch_rnn`) for all of them. Layers are plain Keras layers, so saved models need
+no custom objects.
 """
 
 import keras

@@ -38,8 +38,13 @@ def enable() -> bool:
         return False
     from keras.src import backend
 
+    import torch
+    from keras.src import activations, ops
+
     rnn = _keras_torch_rnn()
-    _state.update(keras_lstm=rnn.lstm, keras_gru=rnn.gru, enabled=True)
+    # Resolved once here, not in every layer call of a training step.
+    _state.update(keras_lstm=rnn.lstm, keras_gru=rnn.gru, enabled=True,
+                  tanh=(activations.tanh, torch.tanh, ops.tanh), sigmoid=(activations.sigmoid, torch.sigmoid, ops.sigmoid))
     backend.lstm = _fused_lstm
     backend.gru = _fused_gru
     return True
@@ -64,14 +69,13 @@ def disable() -> None:
 
 def _fusable(inputs, mask, activation, recurrent_activation, unroll, bias) -> bool:
     import torch
-    from keras.src import activations, ops
 
     return (
         mask is None
         and not unroll
         and bias is not None
-        and activation in (activations.tanh, torch.tanh, ops.tanh)
-        and recurrent_activation in (activations.sigmoid, torch.sigmoid, ops.sigmoid)
+        and activation in _state["tanh"]
+        and recurrent_activation in _state["sigmoid"]
         and not torch.jit.is_tracing()
         and not (hasattr(torch.compiler, "is_compiling") and torch.compiler.is_compiling())
         # CUDA tensors already take Keras's own cuDNN path.
