@@ -1,4 +1,4 @@
-"""LSTM encoder-decoder adding two 3-digit numbers written as strings."""
+"""LSTM encoder-decoder adding two numbers of 1 to 3 digits written as strings."""
 
 from zoo.recipe import Recipe
 
@@ -6,14 +6,18 @@ RECIPE = Recipe(
     name="seq2seq_addition",
     model="seq2seq",
     task="seq2seq",
-    data={"task": "addition", "digits": 3, "reverse_source": True, "train_size": 50000, "validation_size": 5000, "test_size": 5000},
+    # Operand lengths drawn uniformly (1+1 as common a shape as 123+456); held-out sizes are
+    # at most these: the 100 one-digit problems give only 15 to each.
+    data={"task": "addition", "digits": 3, "reverse_source": True, "train_size": 100000, "validation_size": 5000,
+          "test_size": 5000},
     model_options={"units": 256, "num_layers": 1, "embedding_dim": 32},
-    epochs=60,
+    epochs=40,
     batch_size=128,
     learning_rate=2e-3,
-    monitor="val_exact_match",
-    monitor_mode="max",
-    early_stopping_patience=8,
+    # Validation exact match reaches 1.0 on its 1,000 pairs within 10 epochs and can then rise
+    # no more; the loss keeps telling a better model from a worse one.
+    monitor="val_loss",
+    early_stopping_patience=6,
     reduce_lr_patience=3,
     description=__doc__.strip().splitlines()[0],
 )

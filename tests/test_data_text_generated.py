@@ -4,6 +4,7 @@ Pure data code: no keras import. The tiny_shakespeare test imports tensorflow_da
 (a few seconds); everything else is numpy and the standard library.
 """
 
+import collections
 import pathlib
 import zipfile
 
@@ -369,7 +370,8 @@ def _check_problem(source, target, digits):
 
 def test_addition_problems_sizes_and_correctness():
     splits = generated.addition_problems(digits=3, train_size=2000, validation_size=300, test_size=200, seed=1)
-    assert (len(splits.train), len(splits.validation), len(splits.test)) == (2000, 300, 200)
+    # Held-out sizes are split evenly over the 9 length classes, capped for the small ones.
+    assert len(splits.train) == 2000 and 0 < len(splits.test) <= 200 and 0 < len(splits.validation) <= 300
     for split in (splits.train, splits.validation, splits.test):
         for source, target in split:
             assert isinstance(source, str) and isinstance(target, str)
@@ -377,8 +379,20 @@ def test_addition_problems_sizes_and_correctness():
     train = {s for s, _ in splits.train}
     validation = {s for s, _ in splits.validation}
     test = {s for s, _ in splits.test}
-    assert len(train) == 2000 and len(validation) == 300 and len(test) == 200
+    assert len(validation) == len(splits.validation) and len(test) == len(splits.test)  # distinct
     assert not train & validation and not train & test and not validation & test
+
+
+def test_addition_operand_lengths_are_uniform():
+    """Each operand's length is drawn uniformly, so short problems are common (a uniform draw
+    from 0..999 would make 99% of operands three digits long)."""
+    splits = generated.addition_problems(digits=3, train_size=9000, validation_size=900, test_size=900, seed=0)
+    lengths = np.array([[len(x) for x in s.split("+")] for s, _ in splits.train])
+    for column in lengths.T:
+        assert np.allclose(np.bincount(column)[1:] / len(column), 1 / 3, atol=0.03)
+    by_class = collections.Counter(generated.operand_digits(s) for s, _ in splits.test)
+    assert by_class[1] == 15 and by_class[2] > 100 and by_class[3] > 400  # 15% of the 100 one-digit problems
+    assert generated.operand_digits("7+0") == 1 and generated.operand_digits("12+345") == 3
 
 
 def test_addition_problems_seeded():
@@ -389,18 +403,27 @@ def test_addition_problems_seeded():
     assert a.train != c.train
 
 
-def test_addition_problems_one_digit_exhaustive():
-    splits = generated.addition_problems(digits=1, train_size=80, validation_size=10, test_size=10, seed=0)
+def test_addition_problems_one_digit_holds_out_a_share():
+    splits = generated.addition_problems(digits=1, train_size=500, validation_size=50, test_size=50, seed=0)
     everything = splits.train + splits.validation + splits.test
     for source, target in everything:
         _check_problem(source, target, 1)
+    assert len(splits.validation) == len(splits.test) == 15  # HELD_OUT_SHARE of 100 problems
     assert {s for s, _ in everything} == {f"{a}+{b}" for a in range(10) for b in range(10)}
 
 
-def test_addition_problems_too_many_and_bad_digits():
+def test_addition_exact_match_by_digits():
+    pairs = [("1+1", "2"), ("7+0", "7"), ("12+3", "15"), ("123+4", "127")]
+    metrics = generated.exact_match_by_digits(pairs, ["2", "18", "15", "127"])
+    assert metrics == {"test_exact_match_1_digit": 0.5, "test_examples_1_digit": 2,
+                       "test_exact_match_2_digits": 1.0, "test_examples_2_digits": 1,
+                       "test_exact_match_3_digits": 1.0, "test_examples_3_digits": 1}
+
+
+def test_addition_problems_bad_sizes_and_digits():
     with pytest.raises(DataError) as excinfo:
-        generated.addition_problems(digits=1, train_size=90, validation_size=10, test_size=1)
-    one_line_error(excinfo, "100", "101")
+        generated.addition_problems(digits=1, train_size=0, validation_size=10, test_size=1)
+    one_line_error(excinfo, "train size")
     with pytest.raises(DataError) as excinfo:
         generated.addition_problems(digits=0, train_size=1, validation_size=1, test_size=1)
     one_line_error(excinfo, "digits")

@@ -8,36 +8,10 @@ import numpy as np
 
 from zoo import generate
 from zoo.data import generated
-from zoo.errors import DataError, ZooError, user_error
+from zoo.errors import ZooError, user_error
 from zoo.registry import get_spec
 from zoo.tasks.base import Task, TaskData, limit_items
 from zoo.tasks.datasets import ShuffledArrays
-
-
-def pair_lengths(d) -> tuple[int, int]:
-    """Source length and target length (end symbol included) of a seq2seq data config."""
-    if d["task"] == "addition":
-        digits = d.get("digits", 3)
-        return 2 * digits + 1, digits + 2
-    longest = generated.word_pairs().train
-    return max(len(s) for s, _ in longest), max(len(t) for _, t in longest) + 1
-
-
-def load_pairs(d, *, seed) -> generated.PairSplits:
-    if d["task"] == "addition":
-        return generated.addition_problems(
-            digits=d.get("digits", 3), train_size=d.get("train_size", 50000),
-            validation_size=d.get("validation_size", 5000), test_size=d.get("test_size", 5000), seed=seed)
-    if d["task"] == "word_pairs":
-        return generated.word_pairs()
-    raise DataError(f"unknown seq2seq task {d['task']!r}; expected addition or word_pairs")
-
-
-def decoding_options(data_config) -> dict:
-    """What decoding needs to know of a seq2seq data config (also stored in export manifests)."""
-    source_len, target_len = pair_lengths(data_config)
-    return {"source_len": source_len, "target_len": target_len,
-            "reverse_source": bool(data_config.get("reverse_source", False))}
 
 
 def decode_texts(family, model, vocab, sources, data_config, *, beam_width=1) -> list[str]:
@@ -49,7 +23,7 @@ def decode_texts(family, model, vocab, sources, data_config, *, beam_width=1) ->
         return encoder.run({encoder.input_names[0]: source})
 
     return user_error(ZooError, generate.translate, encode, step.step_function(), vocab, list(sources),
-                      beam_width=beam_width, **decoding_options(data_config))
+                      beam_width=beam_width, **generated.decoding_options(data_config))
 
 
 def exact_match(family, model, vocab, pairs, data_config) -> tuple[float, list[str]]:
@@ -81,9 +55,9 @@ class Seq2Seq(Task):
 
     def prepare(self, recipe, *, seed, limit, data_dir, batch_size) -> TaskData:
         d = recipe.data
-        splits = load_pairs(d, seed=seed)
+        splits = generated.load_pairs(d, seed=seed)
         vocab = generated.vocabulary_for(splits)
-        source_len, target_len = pair_lengths(d)
+        source_len, target_len = generated.pair_lengths(d)
 
         def encode(pairs):
             return generated.encode_pairs(pairs, vocab, source_len=source_len, target_len=target_len,
@@ -105,7 +79,11 @@ class Seq2Seq(Task):
 
     def evaluate(self, model, data, recipe, *, batch_size) -> dict:
         loss, accuracy = model.evaluate(*data.test, batch_size=batch_size, verbose=0)
-        rate, _ = exact_match(recipe.model, model, data.vocab, data.test_pairs, recipe.data)
+        rate, predictions = exact_match(recipe.model, model, data.vocab, data.test_pairs, recipe.data)
         split = data.evaluation_split
-        return {f"{split}_exact_match": rate, f"{split}_loss": float(loss), f"{split}_char_accuracy": float(accuracy),
-                f"{split}_examples": len(data.test_pairs)}
+        metrics = {f"{split}_exact_match": rate, f"{split}_loss": float(loss),
+                   f"{split}_char_accuracy": float(accuracy), f"{split}_examples": len(data.test_pairs)}
+        if recipe.data["task"] == "addition":
+            metrics.update(generated.exact_match_by_digits(data.test_pairs, predictions, split))
+        return metrics
+
