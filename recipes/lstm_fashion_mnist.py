@@ -1,4 +1,4 @@
-"""The tutorial's 2 x LSTM(128) reading Fashion-MNIST images row by row."""
+"""2 x bidirectional LSTM(128) reading Fashion-MNIST images row by row, with shifted copies."""
 
 from zoo.recipe import Recipe
 
@@ -6,16 +6,20 @@ RECIPE = Recipe(
     name="lstm_fashion_mnist",
     model="lstm_classifier",
     task="classification",
-    data={"dataset": "fashion_mnist", "source": "idx", "validation_size": 5000},
-    # The tutorial's model overfits Fashion-MNIST by epoch 10 (train 0.91, validation 0.886);
-    # dropout after each layer keeps validation accuracy climbing.
-    model_options={"dropout": 0.3},
-    epochs=30,
+    # Shifts of up to 2 pixels: a few pixels' translation does not change the class.
+    data={"dataset": "fashion_mnist", "source": "idx", "validation_size": 5000, "augment_shift": 2},
+    # The tutorial's model overfits Fashion-MNIST by epoch 10 (train 0.91, validation 0.886).
+    # Measured one at a time (README, Results): dropout after each layer 0.8948 -> 0.8992 test
+    # accuracy, bidirectional layers 0.9011; shifts and weight decay fight the overfitting too.
+    model_options={"dropout": 0.3, "bidirectional": True},
+    epochs=40,
     batch_size=100,
     learning_rate=1e-3,
+    weight_decay=1e-4,
     monitor="val_accuracy",
     monitor_mode="max",
-    early_stopping_patience=6,
+    early_stopping_patience=8,
+    reduce_lr_patience=3,
     description=__doc__.strip().splitlines()[0],
 )
 

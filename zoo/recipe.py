@@ -31,6 +31,7 @@ class Recipe:
         data: options of the task's data source (see zoo.tasks).
         preset: the model preset; ``model_options`` are overrides on top of it.
         clipnorm: gradient clipping by global norm (the language models use it).
+        weight_decay: Adam's decoupled weight decay (AdamW), None for none.
         monitor, monitor_mode: the validation metric for checkpointing and early stopping.
     """
 
@@ -44,6 +45,7 @@ class Recipe:
     batch_size: int = 64
     learning_rate: float = 1e-3
     clipnorm: float | None = None
+    weight_decay: float | None = None
     monitor: str = "val_loss"
     monitor_mode: str = "min"
     early_stopping_patience: int = 5

@@ -16,10 +16,13 @@ class Classification(Task):
             d["dataset"], source=d.get("source", "idx"), data_dir=data_dir,
             validation_size=d.get("validation_size", 5000), seed=seed, limit=limit,
         )
+        shift = d.get("augment_shift", 0)
+        augment = (lambda x, rng: images.random_shifts(x, shift, rng)) if shift else None
         return TaskData(
-            train=ShuffledArrays(splits.x_train, splits.y_train, batch_size=batch_size, seed=seed),
+            train=ShuffledArrays(splits.x_train, splits.y_train, batch_size=batch_size, seed=seed, augment=augment),
             validation=(splits.x_val, splits.y_val),
             test=(splits.x_test, splits.y_test),
+            classes=images.CLASS_NAMES[d["dataset"]],
         )
 
     def evaluate(self, model, data, recipe, *, batch_size) -> dict:

@@ -43,12 +43,13 @@ class ShuffledArrays(EpochDataset):
     """Batches of arrays (one array or a list of them, and targets) in a seeded order per epoch.
 
     Keras's own shuffling of arrays draws from the backend's global RNG, which a resumed
-    run cannot put back where the interrupted one left it.
+    run cannot put back where the interrupted one left it. `augment(x, rng)`, when given,
+    transforms each training batch with a generator seeded by (seed, epoch, batch index).
     """
 
-    def __init__(self, x, y, *, batch_size, seed):
+    def __init__(self, x, y, *, batch_size, seed, augment=None):
         super().__init__(seed)
-        self.x, self.y, self.batch_size = x, y, batch_size
+        self.x, self.y, self.batch_size, self.augment = x, y, batch_size, augment
         self.size = len(y)
         if self.size < 1:
             raise DataError("the training split is empty: raise --limit or check the data")
@@ -64,6 +65,8 @@ class ShuffledArrays(EpochDataset):
     def __getitem__(self, index):
         rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
         x = tuple(a[rows] for a in self.x) if isinstance(self.x, (list, tuple)) else self.x[rows]
+        if self.augment is not None:
+            x = self.augment(x, np.random.default_rng([self.seed, self.epoch, index]))
         return x, self.y[rows]
 
 
