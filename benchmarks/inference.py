@@ -8,7 +8,7 @@ It trains the default-size networks of `char_lm_shakespeare` (2 x LSTM(512)) and
 exports them, and times, on the tensorflow backend in this process:
 
 * characters per second generating `--length` characters at batch 1: through the Keras
-  step model (`zoo sample`'s path), through the ONNX step artifact (`zoo generate`'s), and
+  step model (`zoo generate --engine keras`'s path), through the ONNX step artifact (`zoo generate`'s), and
   with a naive loop that re-runs the full model on the growing text for every character;
   and for 32 prompts in one batch;
 * classification latency at batch 1: ONNX (`ExportedModel.classify`) against
@@ -48,7 +48,7 @@ def timed(function, repeats):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("saved_models/benchmarks/inference"))
+    parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/benchmarks/inference"))
     parser.add_argument("--length", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
@@ -78,14 +78,14 @@ def main() -> None:
             ids.append(int(np.argmax(keras.ops.convert_to_numpy(logits)[0, -1])))
 
     keras_s = timed(lambda: sample_texts(recipe.model, model, vocab, [prompt], length=n, temperature=0), args.repeats)
-    onnx_s = timed(lambda: exported.generate_text(prompt, n, temperature=0), args.repeats)
+    onnx_s = timed(lambda: exported.generate(prompt, n, temperature=0), args.repeats)
     naive_s = timed(naive, max(1, args.repeats // 3))
     rows.append(("generation, batch 1", f"{n} greedy characters", f"naive loop {n / naive_s:,.0f} chars/s",
                  f"Keras step {n / keras_s:,.0f} chars/s ({naive_s / keras_s:.1f}x)",
                  f"ONNX step {n / onnx_s:,.0f} chars/s ({naive_s / onnx_s:.1f}x)"))
     prompts = [prompt] * 32
     keras_32 = timed(lambda: sample_texts(recipe.model, model, vocab, prompts, length=n, temperature=0), args.repeats)
-    onnx_32 = timed(lambda: exported.generate_texts(prompts, n, temperature=0), args.repeats)
+    onnx_32 = timed(lambda: exported.generate(prompts, n, temperature=0), args.repeats)
     rows.append(("generation, 32 prompts in one batch", f"{n} greedy characters each", "",
                  f"Keras step {32 * n / keras_32:,.0f} chars/s", f"ONNX step {32 * n / onnx_32:,.0f} chars/s"))
 

@@ -43,7 +43,7 @@ def run_one(recipe: str, backend: str, out: pathlib.Path, extra: list[str]) -> d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", nargs="+", required=True, help="RECIPE:BACKEND pairs")
-    parser.add_argument("--out", default="saved_models/benchmarks", type=pathlib.Path)
+    parser.add_argument("--out", default="runs/benchmarks", type=pathlib.Path)
     parser.add_argument("extra", nargs=argparse.REMAINDER, help="after --: extra `zoo train` options")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

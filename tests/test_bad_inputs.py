@@ -161,8 +161,9 @@ def world(tmp_path_factory, word_pairs_run):
     add("image.txt", b"28x28")
     add("gray16.png", png_bytes(28, 28, bit_depth=16))
     add("bomb.png", png_bytes(50000, 50000, pixels=b"\0"))
-    add("small.png", png_bytes(27, 28))
     add("corrupt.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    add("corrupt.jpg", b"\xff\xd8\xff\xe0" + b"\0" * 40)
+    add("text.jpg", b"not a picture")
     add("bad_magic-idx3-ubyte", b"\x01\x02\x08\x03" + b"\0" * 12)
     add("overflow-idx3-ubyte", b"\0\0\x08\x03" + struct.pack(">3I", 2**32 - 1, 2**32 - 1, 2**32 - 1))
     add("truncated-idx3-ubyte.gz", gzip.compress(idx_bytes(np.zeros((2, 28, 28)))[:-10]))
@@ -199,7 +200,7 @@ def world(tmp_path_factory, word_pairs_run):
 T = ["train", "seq2seq_word_pairs", "--preset", "tiny", "--epochs", "1", "--out", "{DIR}/new_run"]
 F = ["train", "lstm_fashion_mnist", "--preset", "tiny", "--epochs", "1", "--out", "{DIR}/new_run", "--data-dir"]
 LM = ["train", "char_lm_lyrics", "--preset", "tiny", "--epochs", "1", "--out", "{DIR}/new_run", "--text-file"]
-S = ["sample", "{LM_RUN}", "--prompt", "the"]
+S = ["generate", "{LM_RUN}", "--engine", "keras", "--prompt", "the"]
 P = ["predict", "{EXPORT_CLASSIFICATION}"]
 G = ["generate", "{EXPORT_LANGUAGE_MODEL}", "--prompt", "ab"]
 CASES = {
@@ -275,12 +276,12 @@ CASES = {
     "sample top-p above 1": [*S, "--top-p", "1.5"],
     "sample top-p nan": [*S, "--top-p", "nan"],
     "sample seed negative": [*S, "--seed", "-5"],
-    "sample a seq2seq run": ["sample", "{RUN}", "--prompt", "man"],
-    "sample missing run": ["sample", "{DIR}/nowhere", "--prompt", "a"],
-    "decode a language model run": ["decode", "{LM_RUN}", "abc"],
-    "decode character outside vocabulary": ["decode", "{RUN}", "m@n"],
-    "decode source too long": ["decode", "{RUN}", "mmmmmmmmmmmmmmmmmmmmmmmm"],
-    "decode beam 0": ["decode", "{RUN}", "man", "--beam", "0"],
+    "sample a seq2seq run": ["generate", "{RUN}", "--engine", "keras", "--prompt", "man"],
+    "sample missing run": ["generate", "{DIR}/nowhere", "--engine", "keras", "--prompt", "a"],
+    "decode a language model run": ["translate", "{LM_RUN}", "--engine", "keras", "abc"],
+    "decode character outside vocabulary": ["translate", "{RUN}", "--engine", "keras", "m@n"],
+    "decode source too long": ["translate", "{RUN}", "--engine", "keras", "mmmmmmmmmmmmmmmmmmmmmmmm"],
+    "decode beam 0": ["translate", "{RUN}", "--engine", "keras", "man", "--beam", "0"],
     # exporting
     "export missing run": ["export", "{DIR}/nowhere"],
     "export unknown format": ["export", "{RUN}", "--format", "pickle"],
@@ -305,10 +306,13 @@ CASES = {
     "npy scalar": [*P, "{SCALAR_NPY}"],
     "npz archive": [*P, "{ARCHIVE_NPZ}"],
     "unknown input kind": [*P, "{IMAGE_TXT}"],
-    "16-bit PNG": [*P, "{GRAY16_PNG}"],
     "decompression-bomb PNG": [*P, "{BOMB_PNG}"],
-    "PNG of the wrong size": [*P, "{SMALL_PNG}"],
     "corrupt PNG": [*P, "{CORRUPT_PNG}"],
+    "corrupt JPEG": [*P, "{CORRUPT_JPG}"],
+    "text named .jpg": [*P, "{TEXT_JPG}"],
+    "unknown invert": [*P, "{NAN_NPY}", "--invert", "maybe"],
+    "unknown shipped model": ["predict", "no_such_model", "{NAN_NPY}"],
+    "unknown shipped model, generate": ["generate", "no_such_model", "--prompt", "a"],
     "IDX bad magic": [*P, "{BAD_MAGIC-IDX3-UBYTE}"],
     "IDX header overflow": [*P, "{OVERFLOW-IDX3-UBYTE}"],
     "IDX truncated gzip": [*P, "{TRUNCATED-IDX3-UBYTE_GZ}"],

@@ -283,3 +283,92 @@ def test_zoo_data_dir_for_other_corpora_falls_back_to_the_debian_files(tmp_path,
     assert load_image_rows("fashion_mnist", limit=50).x_test.shape == (50, 28, 28)
     with pytest.raises(DataError, match="missing train-images"):
         load_image_rows("fashion_mnist", data_dir=str(tmp_path), limit=50)  # explicit: never replaced
+
+
+# ---------------------------------------------------------------------------------------------
+# pictures people have (images.read_picture) and training-time shifts (images.random_shifts)
+
+
+def _garment(size=28):
+    """A light rectangle on a dark background, like a Fashion-MNIST image."""
+    image = np.zeros((size, size), np.float32)
+    image[size // 4 : 3 * size // 4, size // 3 : 2 * size // 3] = 0.9
+    return image
+
+
+def test_a_dataset_sized_picture_reads_back_exactly(tmp_path):
+    from PIL import Image
+
+    pixels = (_garment() * 255).astype(np.uint8)
+    Image.fromarray(pixels, mode="L").save(tmp_path / "g.png")
+    np.testing.assert_allclose(images.read_picture(tmp_path / "g.png"), pixels / 255, atol=1e-6)
+
+
+def test_a_large_dark_on_light_colour_photo_is_resized_grayed_and_inverted(tmp_path):
+    from PIL import Image
+
+    light = 1.0 - _garment(280)  # dark object on white paper, 10x the size
+    rgb = np.stack([light * 255] * 3, -1).astype(np.uint8)
+    Image.fromarray(rgb, mode="RGB").save(tmp_path / "photo.jpg", quality=95)
+    got = images.read_picture(tmp_path / "photo.jpg")
+    assert got.shape == (28, 28) and got.dtype == np.float32
+    assert np.abs(got - _garment()).mean() < 0.05  # back to light-on-dark at dataset size
+    kept = images.read_picture(tmp_path / "photo.jpg", invert="no")
+    assert np.abs(kept - (1 - _garment())).mean() < 0.05
+
+
+def test_a_wide_picture_keeps_its_aspect(tmp_path):
+    from PIL import Image
+
+    wide = np.zeros((20, 60), np.uint8)
+    wide[5:15, 10:50] = 230
+    Image.fromarray(wide, mode="L").save(tmp_path / "wide.png")
+    got = images.read_picture(tmp_path / "wide.png")
+    rows = np.flatnonzero(got.max(1) > 0.5)
+    assert 28 / 60 * 10 - 2 <= len(rows) <= 28 / 60 * 10 + 2  # padded to a square, not stretched
+
+
+def test_sixteen_bit_gray_is_scaled_not_clipped(tmp_path):
+    from PIL import Image
+
+    pixels = (_garment() * 65535).astype(np.uint16)
+    Image.fromarray(pixels).save(tmp_path / "g16.png")
+    np.testing.assert_allclose(images.read_picture(tmp_path / "g16.png"), _garment(), atol=1e-4)
+
+
+def test_transparent_pixels_count_as_white_paper(tmp_path):
+    from PIL import Image
+
+    rgba = np.zeros((28, 28, 4), np.uint8)  # transparent everywhere ...
+    rgba[7:21, 9:19] = (0, 0, 0, 255)  # ... but an opaque black garment
+    Image.fromarray(rgba, mode="RGBA").save(tmp_path / "icon.png")
+    got = images.read_picture(tmp_path / "icon.png")
+    assert got[14, 14] > 0.9 and got[0, 0] < 0.1  # inverted: light garment on dark
+
+
+def test_random_shifts_move_each_image_within_the_bound():
+    x = np.zeros((64, 28, 28), np.float32)
+    x[:, 14, 14] = 1
+    shifted = images.random_shifts(x, 2, np.random.default_rng(0))
+    positions = np.array([np.argwhere(a)[0] for a in shifted]) - 14
+    assert shifted.sum() == 64 and np.abs(positions).max() <= 2 and len({tuple(p) for p in positions}) > 10
+    np.testing.assert_array_equal(shifted, images.random_shifts(x, 2, np.random.default_rng(0)))
+
+
+def test_training_batches_are_shifted_reproducibly_and_evaluation_is_not(tmp_path):
+    from zoo.recipe import load_recipe
+    from zoo.tasks import TASKS
+
+    recipe = load_recipe("lstm_fashion_mnist")
+    assert recipe.data["augment_shift"] == 2
+    make_dataset(tmp_path, n_train=40, n_test=10)
+
+    def prepare():
+        return TASKS["classification"].prepare(recipe, seed=0, limit=40, data_dir=tmp_path, batch_size=8)
+
+    data, again = prepare(), prepare()
+    batch, labels = data.train[0]
+    np.testing.assert_array_equal(batch, again.train[0][0])  # a function of (seed, epoch, index)
+    assert not np.array_equal(batch, data.train.x[data.train.order[:8]])  # but shifted
+    assert data.validation[0] is not None and len(data.validation[0]) == 8  # held-out images stay as they are
+    assert data.classes[0] == "T-shirt/top" and len(data.classes) == 10

@@ -117,7 +117,7 @@ def test_translate_from_the_export(exports, engine, capsys):
 def test_generate_from_the_export_matches_the_run(exports, capsys):
     run = exports.get("language_model") or pytest.skip("lyrics absent")
     args = ["--prompt", "分开", "--length", "40", "--seed", "3", "--top-k", "5"]
-    assert zoo("sample", run, *args) == 0
+    assert zoo("generate", run, "--engine", "keras", *args) == 0
     from_keras = capsys.readouterr().out
     assert zoo("generate", run / "export", *args) == 0
     assert capsys.readouterr().out == from_keras
@@ -132,10 +132,16 @@ def test_predict_reads_npy_idx_and_png(exports, tmp_path, capsys):
     for i, image in enumerate(images):
         Image.fromarray(image, mode="L").save(tmp_path / f"{i}.png")
     assert zoo("predict", folder, tmp_path / "x.npy", "--json") == 0
-    from_npy = json.loads(capsys.readouterr().out)["predictions"]
-    assert zoo("predict", folder, *(tmp_path / f"{i}.png" for i in range(3)), "--json") == 0
-    assert json.loads(capsys.readouterr().out)["predictions"] == from_npy
-    assert len(from_npy) == 3 and abs(sum(from_npy[0]["probabilities"]) - 1) < 1e-4
+    from_npy = json.loads(capsys.readouterr().out)
+    # Noise has no light-or-dark background to go by: --invert no keeps the pixels as they are.
+    assert zoo("predict", folder, *(tmp_path / f"{i}.png" for i in range(3)), "--json", "--invert", "no") == 0
+    assert json.loads(capsys.readouterr().out) == from_npy
+    first = from_npy["predictions"][0]
+    assert len(from_npy["predictions"]) == 3 and abs(sum(first["probabilities"]) - 1) < 1e-4
+    assert from_npy["classes"][first["class_id"]] == first["class"]  # class names, not indices
+    assert zoo("predict", folder, tmp_path / "0.png", "--invert", "no") == 0
+    name, probability = capsys.readouterr().out.rsplit(" ", 1)  # "Ankle boot 0.31"
+    assert name == first["class"] and float(probability) == round(first["probability"], 2)
     assert zoo("predict", folder, FASHION_TEST, "--engine", "savedmodel") == 0
     assert len(capsys.readouterr().out.splitlines()) == 10000
 
@@ -207,9 +213,9 @@ def test_lambda_layer_is_refused_in_safe_mode(exports, tmp_path, capsys):
     "args, message",
     [
         (["translate", "PAIRS", "xyz"], "character 'x' is not in the model's vocabulary"),
-        (["generate", "PAIRS", "--prompt", "a"], "needs a language_model export"),
-        (["predict", "PAIRS", "NPY"], "needs a classification export"),
-        (["translate", "/nonexistent", "a"], "not an export folder"),
+        (["generate", "PAIRS", "--prompt", "a"], "generate needs a language_model model, this one is seq2seq"),
+        (["predict", "PAIRS", "NPY"], "classify needs a classification model"),
+        (["translate", "/nonexistent", "a"], "not a run or export folder, nor a shipped model"),
         (["export", "/nonexistent"], "not a finished run folder"),
         (["export", "PAIRS_RUN", "--format", "pickle"], "--format 'pickle'"),
     ],
@@ -252,12 +258,47 @@ def test_a_family_added_in_one_file_trains_exports_and_generates(tmp_path, capsy
     args = ["--prompt", "the ", "--length", "40", "--temperature", "0"]
     assert zoo("generate", run / "export", *args) == 0
     from_export = capsys.readouterr().out
-    assert zoo("sample", run, *args) == 0
+    assert zoo("generate", run, "--engine", "keras", *args) == 0
     assert capsys.readouterr().out == from_export and from_export.startswith("the ")
     # Several prompts go through in one batch; greedy rows equal their solo runs.
     assert zoo("generate", run / "export", "--prompt", "the ", "--prompt", "lazy dog", "--length", "40",
                "--temperature", "0") == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == from_export.rstrip("\n") and lines[1].startswith("lazy dog") and len(lines) == 2
-    assert zoo("sample", run, "--prompt", "the ", "--prompt", "lazy dog", "--length", "40", "--temperature", "0") == 0
+    assert zoo("generate", run, "--engine", "keras", "--prompt", "the ", "--prompt", "lazy dog", "--length", "40", "--temperature", "0") == 0
     assert capsys.readouterr().out.splitlines() == lines
+
+
+def test_ship_makes_a_compact_checked_folder_with_a_card(exports, tmp_path, capsys):
+    """`zoo ship`: weights without optimizer state, a verified ONNX export, the check figures
+    through Keras and ONNX, a card listing every file; loadable by folder; tampering shows."""
+    from zoo import pretrained
+
+    run = exports.get("classification") or pytest.skip("dataset-fashion-mnist absent")
+    shipped = tmp_path / "shipped"
+    assert zoo("ship", run, "--out", shipped) == 0
+    card = json.loads((shipped / "card.json").read_text())
+    assert pretrained.check_files(shipped) == []
+    assert sorted(p.name for p in (shipped / "export" / "onnx").iterdir()) == ["model.onnx"]
+    assert (shipped / "model.keras").stat().st_size < (run / "model.keras").stat().st_size  # no optimizer moments
+    assert card["check"]["examples"] == 2000 and set(card["check"]) >= {"keras", "onnx"}
+    assert abs(card["check"]["keras"]["test_accuracy"] - card["check"]["onnx"]["test_accuracy"]) <= 0.002
+    assert len(card["samples"]) == 8 and card["samples"][0]["label"] == "Ankle boot"
+    text = (shipped / "README.md").read_text()
+    assert "## Intended use and limits" in text and f"zoo --backend {keras.backend.backend()} train" in text
+    for engine in ("keras", "onnx"):
+        again = zoo_load(shipped, engine).evaluate(limit=2000)
+        assert again["test_accuracy"] == pytest.approx(card["check"][engine]["test_accuracy"], abs=1e-6)
+    (shipped / "notes.txt").write_text("x")
+    with open(shipped / "export" / "onnx" / "model.onnx", "ab") as f:
+        f.write(b"\0")
+    problems = pretrained.check_files(shipped)
+    assert problems == ["notes.txt: not listed in card.json", "export/onnx/model.onnx: sha256 differs from card.json"]
+    assert zoo("ship", run, "--out", run) == 2  # never over the run itself
+    assert "the run folder itself" in capsys.readouterr().err
+
+
+def zoo_load(folder, engine):
+    from zoo.pretrained import load
+
+    return load(folder, engine)

@@ -1,5 +1,5 @@
 """Every recipe trains end to end (tiny preset, a few examples) into a complete run folder,
-and the run folder serves `zoo evaluate`, `zoo sample` and `zoo decode`."""
+and the run folder serves `zoo evaluate`, `zoo generate` and `zoo translate` (--engine keras)."""
 
 import csv
 import json
@@ -104,17 +104,17 @@ def test_cli_train_and_evaluate_agree(tmp_path, capsys):
     assert evaluated["test_exact_match"] == trained["test_exact_match"]
 
 
-def test_cli_sample_is_reproducible(lyrics_run, capsys):
-    assert zoo("sample", lyrics_run, "--prompt", "分开", "--length", "30", "--seed", "7", "--top-k", "5") == 0
+def test_cli_generate_from_a_run_is_reproducible(lyrics_run, capsys):
+    assert zoo("generate", lyrics_run, "--engine", "keras", "--prompt", "分开", "--length", "30", "--seed", "7", "--top-k", "5") == 0
     first = capsys.readouterr().out
-    assert zoo("sample", lyrics_run, "--prompt", "分开", "--length", "30", "--seed", "7", "--top-k", "5") == 0
+    assert zoo("generate", lyrics_run, "--engine", "keras", "--prompt", "分开", "--length", "30", "--seed", "7", "--top-k", "5") == 0
     assert capsys.readouterr().out == first
     assert first.startswith("分开") and len(first.rstrip("\n")) == 32
 
 
-def test_cli_decode_translates_the_six_pairs(word_pairs_run, capsys):
+def test_cli_translate_from_a_run_gives_the_six_pairs(word_pairs_run, capsys):
     for beam in ("1", "3"):
-        assert zoo("decode", word_pairs_run, "man", "black", "king", "girl", "up", "high", "--beam", beam) == 0
+        assert zoo("translate", word_pairs_run, "--engine", "keras", "man", "black", "king", "girl", "up", "high", "--beam", beam) == 0
         lines = capsys.readouterr().out.splitlines()
         assert lines == ["man\twomen", "black\twhite", "king\tqueen", "girl\tboy", "up\tdown", "high\tlow"]
 
@@ -126,9 +126,9 @@ def test_cli_decode_translates_the_six_pairs(word_pairs_run, capsys):
         (["train", "lstm_fashion_mnist", "--data-dir", "/nonexistent/dir"], "/nonexistent/dir"),
         (["train", "char_lm_lyrics", "--data-dir", "/nonexistent/dir"], "jaychou_lyrics.txt.zip"),
         (["evaluate", "/nonexistent/run"], "not a finished run folder"),
-        (["sample", "RUN", "--prompt", "分x"], "character 'x' is not in the model's vocabulary"),
-        (["sample", "RUN", "--prompt", ""], "prompt"),
-        (["decode", "RUN", "abc"], "needs a seq2seq run"),
+        (["generate", "RUN", "--engine", "keras", "--prompt", "分x"], "character 'x' is not in the model's vocabulary"),
+        (["generate", "RUN", "--engine", "keras", "--prompt", ""], "prompt"),
+        (["translate", "RUN", "--engine", "keras", "abc"], "translate needs a seq2seq model"),
     ],
 )
 def test_cli_errors_are_one_line_exit_2(args, message, lyrics_run, capsys):

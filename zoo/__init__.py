@@ -2,11 +2,29 @@
 
 Importing this package must not import keras: the backend is fixed when keras is first
 imported, so the CLI (and users) call :func:`zoo.backend.use_backend` first.
-The registry functions below import the model families lazily.
+The registry functions below import the model families lazily, and :func:`load` and
+:func:`from_pretrained` import keras only when a Keras model is asked for.
 """
 
 from zoo.registry import create_model, get_spec, list_models, register_model
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-__all__ = ["create_model", "get_spec", "list_models", "register_model", "__version__"]
+__all__ = ["create_model", "from_pretrained", "get_spec", "list_models", "load", "register_model", "__version__"]
+
+
+def load(name_or_folder, engine=None):
+    """A trained model ready for inference (``classify``, ``generate``, ``translate``,
+    ``evaluate``) from a shipped model's name (``zoo list``), a run folder or an export
+    folder; `engine` "keras" (current backend), "onnx" or "savedmodel" (no Keras)."""
+    from zoo.pretrained import load as load_model
+
+    return load_model(name_or_folder, engine)
+
+
+def from_pretrained(name_or_folder):
+    """The trained ``keras.Model`` of a shipped model or run folder, compiled as its recipe
+    trains it, ready to fine-tune with ``fit``."""
+    from zoo.pretrained import from_pretrained as keras_model
+
+    return keras_model(name_or_folder)

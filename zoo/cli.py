@@ -31,12 +31,15 @@ SEED = click.IntRange(0, 2**32 - 1)
 # Options several commands share, declared once.
 _DATA_DIR = click.option("--data-dir", type=click.Path(),
                          help="Folder of local data [default: $ZOO_DATA_DIR, then ../shared/data beside a checkout].")
-_ENGINE = click.option("--engine", type=click.Choice(["onnx", "savedmodel"]), default="onnx", show_default=True,
-                       help="onnxruntime, or TensorFlow's SavedModel loader.")
+_ENGINE = click.option("--engine", type=click.Choice(["onnx", "savedmodel", "keras"]), default="onnx",
+                       show_default=True,
+                       help="onnxruntime or TensorFlow's SavedModel loader (no Keras), or Keras on --backend.")
+# The model a command runs: a shipped model's name (zoo list), a run folder or an export folder.
+_MODEL = click.argument("model_ref", metavar="MODEL")
 
 
 def _sampling_options(command):
-    """--prompt, --length, --temperature, --top-k, --top-p and --seed of `sample` and `generate`."""
+    """--prompt, --length, --temperature, --top-k, --top-p and --seed of `generate`."""
     for option in reversed([
         click.option("--prompt", "prompts", required=True, multiple=True,
                      help="Text to continue (every character in the vocabulary); repeat it to continue "
@@ -69,21 +72,30 @@ def cli(ctx, backend):
 
 
 # Commands that load TensorFlow on every backend (tfds, TensorBoard, the export worker).
-_LOADS_TENSORFLOW = ("train", "evaluate", "export")
+_LOADS_TENSORFLOW = ("train", "evaluate", "export", "ship")
 
 
 @cli.command("list")
 def list_command():
-    """List every model with its presets and parameter counts."""
+    """List the trained models shipped in saved_models/, then every model family with its
+    presets and parameter counts."""
+    from zoo.pretrained import headline, shipped
     from zoo.registry import create_model, get_spec, list_models
 
-    click.echo(f"backend: {current_backend()}")
-    click.echo(f"{'model':<24}{'preset':<10}{'params':>12}  description")
+    cards = shipped()
+    click.echo("trained models (zoo predict / generate / translate NAME, zoo.load(NAME)):")
+    for name, card in cards.items():
+        metric, value = headline(card)
+        click.echo(f"  {name:<26}{card['task']:<16}{metric} {value:.4f}  ({card['size_bytes'] / 1e6:.1f} MB)")
+    if not cards:
+        click.echo("  none found (saved_models/ of a checkout, or $ZOO_MODELS_DIR)")
+    click.echo(f"\nmodel families (backend: {current_backend()}):")
+    click.echo(f"  {'model':<24}{'preset':<10}{'params':>12}  description")
     for name in list_models():
         spec = get_spec(name)
         for preset in spec.presets:
             params = create_model(name, preset).count_params()
-            click.echo(f"{name:<24}{preset:<10}{params:>12,}  {spec.description}")
+            click.echo(f"  {name:<24}{preset:<10}{params:>12,}  {spec.description}")
 
 
 def _echo_json(data: dict) -> None:
@@ -98,7 +110,7 @@ def _echo_json(data: dict) -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), help="Override the recipe's batch size.")
 @click.option("--learning-rate", type=FiniteFloat(min=0, min_open=True), help="Override the learning rate.")
 @click.option("--preset", help="Model preset (tiny for smoke runs); default: the recipe's.")
-@click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: saved_models/RECIPE].")
+@click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: runs/RECIPE].")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for weights, data split and sampling.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many examples per split (quick runs).")
 @_DATA_DIR
@@ -147,39 +159,6 @@ def evaluate_command(run_dir, data_dir):
     _echo_json(evaluate_run(run_dir, data_dir=data_dir))
 
 
-@cli.command("sample")
-@click.argument("run_dir", type=click.Path())
-@_sampling_options
-def sample_command(run_dir, prompts, length, temperature, top_k, top_p, seed):
-    """Continue each --prompt with a trained language-model run, one step per character."""
-    from zoo.tasks.language_model import sample_texts
-    from zoo.training import load_run
-
-    recipe, model, vocab, _ = load_run(run_dir)
-    if recipe.task != "language_model":
-        raise ZooError(f"{run_dir}: `zoo sample` needs a language-model run, this one is {recipe.task}")
-    texts = sample_texts(recipe.model, model, vocab, prompts, length=length, temperature=temperature, top_k=top_k,
-                         top_p=top_p, seed=seed)
-    for prompt, text in zip(prompts, texts):
-        click.echo(prompt + text)
-
-
-@cli.command("decode")
-@click.argument("run_dir", type=click.Path())
-@click.argument("texts", nargs=-1, required=True)
-@click.option("--beam", type=click.IntRange(min=1), default=1, show_default=True, help="Beam width (1 = greedy).")
-def decode_command(run_dir, texts, beam):
-    """Translate TEXTS with a trained seq2seq run (greedy, or beam search with --beam N)."""
-    from zoo.tasks.seq2seq import decode_texts
-    from zoo.training import load_run
-
-    recipe, model, vocab, _ = load_run(run_dir)
-    if recipe.task != "seq2seq":
-        raise ZooError(f"{run_dir}: `zoo decode` needs a seq2seq run, this one is {recipe.task}")
-    for source, target in zip(texts, decode_texts(recipe.model, model, vocab, list(texts), recipe.data, beam_width=beam)):
-        click.echo(f"{source}\t{target}")
-
-
 @cli.command("export")
 @click.argument("run_dir", type=click.Path())
 @click.option("--format", "formats", default="keras,savedmodel,onnx", show_default=True,
@@ -196,50 +175,80 @@ def export_command(run_dir, formats, out, data_dir, tolerance):
 
 
 @cli.command("predict")
-@click.argument("export_dir", metavar="EXPORT", type=click.Path())
+@_MODEL
 @click.argument("inputs", metavar="INPUT...", nargs=-1, required=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--invert", type=click.Choice(["auto", "yes", "no"]), default="auto", show_default=True,
+              help="Pictures: make dark-on-light light-on-dark, as the dataset is (auto: when the border is light).")
 @_ENGINE
-def predict_command(export_dir, inputs, as_json, engine):
-    """Classify images: a .npy array, an IDX file, or 28x28 grayscale PNGs."""
-    from zoo.runtime import ExportedModel, load_images
+def predict_command(model_ref, inputs, as_json, invert, engine):
+    """Classify images with MODEL: .npy arrays, IDX files, or PNG / JPEG pictures of any size.
+    Prints one line per image: its most likely class and that class's probability."""
+    from zoo.pretrained import load
+    from zoo.runtime import load_images
 
-    model = ExportedModel(export_dir, engine)
-    ids, probabilities = model.classify(load_images(inputs))
+    model = load(model_ref, engine)
+    names, probabilities = model.classify(load_images(inputs, invert=invert))
     if as_json:
-        _echo_json({"predictions": [{"class": int(i), "probabilities": [round(float(p), 6) for p in row]}
-                                    for i, row in zip(ids, probabilities)]})
+        _echo_json({"classes": model.classes, "predictions": [
+            {"class": name, "class_id": int(row.argmax()), "probability": round(float(row.max()), 6),
+             "probabilities": [round(float(p), 6) for p in row]} for name, row in zip(names, probabilities)]})
         return
-    for index, (i, row) in enumerate(zip(ids, probabilities)):
-        click.echo(f"{index}\tclass {int(i)}\tprobability {float(row[i]):.4f}")
+    for name, row in zip(names, probabilities):
+        click.echo(f"{name} {float(row.max()):.2f}")
 
 
 @cli.command("generate")
-@click.argument("export_dir", metavar="EXPORT", type=click.Path())
+@_MODEL
 @_sampling_options
 @_ENGINE
-def generate_command(export_dir, prompts, length, temperature, top_k, top_p, seed, engine):
-    """Continue each --prompt with an exported language model, one step per character."""
-    from zoo.runtime import ExportedModel
+def generate_command(model_ref, prompts, length, temperature, top_k, top_p, seed, engine):
+    """Continue each --prompt with the language model MODEL, one step per character."""
+    from zoo.pretrained import load
 
-    texts = ExportedModel(export_dir, engine).generate_texts(prompts, length, temperature=temperature, top_k=top_k,
-                                                             top_p=top_p, seed=seed)
+    texts = load(model_ref, engine).generate(list(prompts), length, temperature=temperature, top_k=top_k, top_p=top_p,
+                                             seed=seed)
     for prompt, text in zip(prompts, texts):
         click.echo(prompt + text)
 
 
 @cli.command("translate")
-@click.argument("export_dir", metavar="EXPORT", type=click.Path())
+@_MODEL
 @click.argument("texts", nargs=-1, required=True)
 @click.option("--beam", type=click.IntRange(min=1), default=1, show_default=True, help="Beam width (1 = greedy).")
 @_ENGINE
-def translate_command(export_dir, texts, beam, engine):
-    """Translate TEXTS with an exported seq2seq model (greedy, or beam search)."""
-    from zoo.runtime import ExportedModel
+def translate_command(model_ref, texts, beam, engine):
+    """Translate TEXTS with the seq2seq model MODEL (greedy, or beam search)."""
+    from zoo.pretrained import load
 
-    for source, target in zip(texts, ExportedModel(export_dir, engine).translate(texts, beam_width=beam)):
+    for source, target in zip(texts, load(model_ref, engine).translate(list(texts), beam=beam)):
         click.echo(f"{source}\t{target}")
 
+
+@cli.command("ship")
+@click.argument("run_dir", type=click.Path())
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Shipped model folder [default: saved_models/RECIPE of the checkout, or $ZOO_MODELS_DIR/RECIPE].")
+@_DATA_DIR
+@click.option("--tolerance", type=FiniteFloat(min=0), default=1e-5, show_default=True,
+              help="The export's: largest absolute difference allowed between Keras and ONNX (plus 1e-6 x |output|).")
+def ship_command(run_dir, out, data_dir, tolerance):
+    """Make a finished run a shipped model: compact files, a verified ONNX export, the figures
+    re-measured on a slice of the test data, and a model card (README.md)."""
+    import pathlib
+
+    from zoo.pretrained import models_dir, ship
+    from zoo.training import load_run
+
+    recipe = load_run(run_dir)[0]
+    if out is None:
+        if models_dir() is None:
+            raise ZooError("zoo ship: no saved_models/ folder here; pass --out")
+        out = models_dir() / recipe.name
+    if pathlib.Path(out).resolve() == pathlib.Path(run_dir).resolve():
+        raise ZooError(f"--out {out}: the run folder itself; ship a run trained elsewhere (--out of zoo train)")
+    card = ship(run_dir, out, data_dir=data_dir, tolerance=tolerance)
+    _echo_json({"shipped": str(out), "size_bytes": card["size_bytes"], "check": card["check"]})
 
 
 def main(argv=None) -> int:

@@ -1,10 +1,15 @@
-"""Loading exported models for inference, without keras or the training code.
+"""Running trained models for inference; exports without keras or the training code.
+
+:class:`InferenceModel` is what a trained model does, whatever runs it: ``classify``,
+``generate``, ``translate`` and ``evaluate``, written once over named artifacts
+(``model``, ``step``, ``encoder``, ``decoder_step``). Two classes run the artifacts:
+:class:`ExportedModel` here, and ``zoo.pretrained.KerasModel`` (Keras, any backend).
 
 An export folder (written by ``zoo export``) holds ``manifest.json`` and the artifacts in
 ``onnx/``, ``savedmodel/`` and ``keras/``. :class:`ExportedModel` runs them with
 onnxruntime (default) or TensorFlow's SavedModel loader, checking the sha256 of every file
 it reads against the manifest first. This module imports neither keras nor tensorflow
-(unless the SavedModel engine is asked for), nor the training code.
+(unless the SavedModel engine or a tfds corpus is asked for), nor the training code.
 """
 
 from __future__ import annotations
@@ -47,12 +52,121 @@ def _engine_format(engine: str) -> str:
     return engine
 
 
-class ExportedModel:
+class InferenceModel:
+    """A trained model's tasks over its named artifacts.
+
+    Subclasses set `task`, `vocab` (text tasks), `classes` (classification), `decoding`
+    (seq2seq), `data_config` and `seed` (to rebuild the test split), `origin` (for
+    messages), and define :meth:`run` and :meth:`input_units`.
+    """
+
+    task: str
+    vocab: Vocabulary | None = None
+    classes: list | None = None
+    decoding: dict | None = None
+    data_config: dict | None = None
+    seed: int = 0
+    origin: str = ""
+
+    def run(self, artifact: str, inputs: dict) -> dict:
+        """Outputs by name of `artifact` for numpy inputs by name."""
+        raise NotImplementedError
+
+    def input_units(self, artifact: str) -> dict:
+        """An artifact's inputs in order, with their last dimension (a state's size)."""
+        raise NotImplementedError
+
+    def step_function(self, artifact: str = "step") -> generate.StepFn:
+        """A :mod:`zoo.generate` step function over a step artifact (``token``, then states)."""
+        return generate.step_function(lambda inputs: self.run(artifact, inputs), list(self.input_units(artifact))[1:])
+
+    def zero_states(self, artifact: str, batch_size: int) -> dict:
+        units = self.input_units(artifact)
+        return generate.zero_states({name: units[name] for name in list(units)[1:]}, batch_size)
+
+    def _require(self, task: str, method: str):
+        if self.task != task:
+            raise ExportError(f"{self.origin}: {method} needs a {task} model, this one is {self.task}")
+
+    def logits(self, x, batch_size: int = 256) -> np.ndarray:
+        """The full model's logits for its single input `x` (image rows or token windows), in batches."""
+        (name,) = self.input_units("model")
+        x = np.asarray(x)
+        return np.concatenate([self.run("model", {name: x[i : i + batch_size]})[generate.LOGITS]
+                               for i in range(0, len(x), batch_size)])
+
+    def classify(self, images) -> tuple[list[str], np.ndarray]:
+        """The most likely class name of each image (batch, 28, 28) in [0, 1], and the softmax
+        probabilities of every class (columns in the order of `classes`)."""
+        self._require("classification", "classify")
+        probabilities = generate.softmax(self.logits(np.asarray(images, dtype=np.float32)))
+        names = self.classes or [str(i) for i in range(probabilities.shape[-1])]
+        return [names[i] for i in probabilities.argmax(-1)], probabilities
+
+    def generate(self, prompts, length: int = 200, *, temperature: float = 1.0, top_k=None, top_p=None, seed=None):
+        """The continuation of a prompt (a string), or of each of a list of prompts (all in
+        one batch, one step call per character); temperature 0 is greedy."""
+        self._require("language_model", "generate")
+        texts = [prompts] if isinstance(prompts, str) else list(prompts)
+        continued = user_error(ExportError, generate.continue_texts, self.step_function("step"),
+                               self.zero_states("step", len(texts)), self.vocab, texts, length,
+                               temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+        return continued[0] if isinstance(prompts, str) else continued
+
+    def translate(self, sources, *, beam: int = 1):
+        """The translation of a source string, or of each of a list (greedy, or beam search of
+        width `beam`), through the encoder and decoder step."""
+        self._require("seq2seq", "translate")
+        texts = [sources] if isinstance(sources, str) else list(sources)
+        (name,) = self.input_units("encoder")
+        encode = lambda source: self.run("encoder", {name: source})  # noqa: E731
+        targets = user_error(ExportError, generate.translate, encode, self.step_function("decoder_step"), self.vocab,
+                             texts, beam_width=beam, **self.decoding)
+        return targets[0] if isinstance(sources, str) else targets
+
+    def evaluate(self, *, limit: int | None = None, data_dir=None) -> dict:
+        """The task metric on the first `limit` examples of the test split (all when None),
+        rebuilt from the data config the model was trained with: ``test_accuracy``,
+        ``test_loss`` (or ``test_window_loss``) in nats per character, or ``test_exact_match``
+        (per operand length too for addition), and the number of examples."""
+        from zoo.data import generated, images, text
+
+        if self.data_config is None:
+            raise ExportError(f"{self.origin}: no data config to rebuild the test split from "
+                              f"(exported before zoo 0.2?); export the run again")
+        d, cut = self.data_config, (lambda items: items if limit is None else items[:limit])  # noqa: E731
+        if self.task == "classification":
+            splits = images.load_image_rows(d["dataset"], source=d.get("source", "idx"), data_dir=data_dir,
+                                            validation_size=d.get("validation_size", 5000), seed=self.seed)
+            x, y = cut(splits.x_test), cut(splits.y_test)
+            accuracy = float(np.mean(self.logits(x).argmax(-1) == y))
+            return {"test_accuracy": accuracy, "test_examples": len(y)}
+        if self.task == "language_model":
+            corpus = text.load_text(d["source"], path=d.get("path"), data_dir=data_dir)
+            ids = self.vocab.encode(corpus.test, unknown=True)
+            x, y = text.windows(ids if limit is None else ids[: limit + 1], d.get("seq_len", 100))
+            # Every window from zero states, as the full model runs: for a model trained with
+            # states carried across windows that is another number than its test_loss.
+            name = "test_window_loss" if d.get("sampling") == "consecutive" else "test_loss"
+            return {name: generate.cross_entropy(self.logits(x, 32), y), "test_characters": int(y.size)}
+        splits = generated.load_pairs(d, seed=self.seed)
+        split = splits.evaluation_split
+        pairs = cut(getattr(splits, split))
+        predictions = self.translate([s for s, _ in pairs])
+        metrics = {f"{split}_exact_match": float(np.mean([p == t for p, (_, t) in zip(predictions, pairs)])),
+                   f"{split}_examples": len(pairs)}
+        if d["task"] == "addition":
+            metrics.update(generated.exact_match_by_digits(pairs, predictions, split))
+        return metrics
+
+
+class ExportedModel(InferenceModel):
     """An export folder, ready to run its artifacts (``model``, ``step``, ``encoder``, ...)."""
 
     def __init__(self, folder, engine: str = "onnx"):
         self.folder = pathlib.Path(folder)
         self.engine = _engine_format(engine)
+        self.origin = str(self.folder)
         manifest_path = self.folder / MANIFEST
         try:
             self.manifest = json.loads(manifest_path.read_text("utf-8"))
@@ -69,6 +183,8 @@ class ExportedModel:
             vocab = self.manifest.get("vocab")
             if vocab is not None:
                 self.vocab = Vocabulary.from_json(vocab)
+            self.classes, self.decoding = self.manifest.get("classes"), self.manifest.get("decoding")
+            self.data_config, self.seed = self.manifest.get("data"), self.manifest.get("seed", 0)
         except (ValueError, KeyError, TypeError) as error:  # DataError is a ZooError, not caught here
             raise ExportError(f"{manifest_path}: expected an export manifest ({first_line(error)})") from None
         except ZooError as error:
@@ -129,47 +245,10 @@ class ExportedModel:
                               f"the manifest lists {len(spec['outputs'])}")
         return {o["name"]: np.asarray(value) for o, value in zip(spec["outputs"], outputs)}
 
-    def _state_units(self, artifact: str) -> dict:
-        """A step artifact's state inputs (those after ``token``) and their sizes."""
-        return {s["name"]: s["shape"][-1] for s in self.artifacts[artifact]["inputs"][1:]}
-
-    def step_function(self, artifact: str = "step") -> generate.StepFn:
-        """A :mod:`zoo.generate` step function over an exported step artifact."""
-        return generate.step_function(lambda inputs: self.run(artifact, inputs), self._state_units(artifact))
-
-    def zero_states(self, artifact: str, batch_size: int) -> dict:
-        return generate.zero_states(self._state_units(artifact), batch_size)
-
-    # ------------------------------------------------------------------ tasks
-    def _require(self, task: str, command: str):
-        if self.task != task:
-            raise ExportError(f"{self.folder}: `{command}` needs a {task} export, this one is {self.task}")
-
-    def classify(self, images: np.ndarray):
-        """Class ids and softmax probabilities for images (batch, 28, 28) in [0, 1]."""
-        self._require("classification", "predict")
-        (name,) = [i["name"] for i in self.artifacts["model"]["inputs"]]
-        probabilities = generate.softmax(self.run("model", {name: np.asarray(images, dtype=np.float32)})[generate.LOGITS])
-        return probabilities.argmax(-1), probabilities
-
-    def generate_texts(self, prompts, length: int, **sampling) -> list[str]:
-        """Continue each of `prompts` by `length` characters, all in one batch, through the
-        exported step model."""
-        self._require("language_model", "generate")
-        return user_error(ExportError, generate.continue_texts, self.step_function("step"),
-                          self.zero_states("step", len(prompts)), self.vocab, list(prompts), length, **sampling)
-
-    def generate_text(self, prompt: str, length: int, **sampling) -> str:
-        """Continue one `prompt` (:meth:`generate_texts` with a batch of one)."""
-        return self.generate_texts([prompt], length, **sampling)[0]
-
-    def translate(self, sources, *, beam_width: int = 1) -> list[str]:
-        """Greedy (or beam-search) translations through the exported encoder and decoder step."""
-        self._require("seq2seq", "translate")
-        (name,) = [i["name"] for i in self.artifacts["encoder"]["inputs"]]
-        encode = lambda source: self.run("encoder", {name: source})  # noqa: E731
-        return user_error(ExportError, generate.translate, encode, self.step_function("decoder_step"), self.vocab,
-                           list(sources), beam_width=beam_width, **self.manifest["decoding"])
+    def input_units(self, artifact: str) -> dict:
+        if artifact not in self.artifacts:
+            raise ExportError(f"{self.folder}: no artifact {artifact!r}; it has {', '.join(self.artifacts)}")
+        return {s["name"]: s["shape"][-1] for s in self.artifacts[artifact]["inputs"]}
 
 
 TASK_ARTIFACTS = {"classification": ("model",), "language_model": ("model", "step"),
@@ -205,6 +284,13 @@ def _check_manifest(manifest: dict) -> None:
         classes = artifacts["model"]["outputs"][0]["shape"][-1]
         if classes is not None and classes != size:
             raise ValueError(f"the vocabulary has {size} symbols, the model predicts {classes}")
+    classes = manifest.get("classes")
+    if classes is not None:
+        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+            raise ValueError("classes must be a list of class names")
+        outputs = artifacts["model"]["outputs"][0]["shape"][-1]
+        if outputs is not None and outputs != len(classes):
+            raise ValueError(f"{len(classes)} class names, the model predicts {outputs} classes")
     if task == "seq2seq":
         decoding = manifest["decoding"]
         for key in ("source_len", "target_len"):
@@ -214,9 +300,14 @@ def _check_manifest(manifest: dict) -> None:
             raise ValueError("decoding.reverse_source must be true or false")
 
 
-def load_images(paths) -> np.ndarray:
-    """Images (batch, 28, 28) float32 in [0, 1] from .npy arrays, IDX files or 28x28 PNGs."""
-    from zoo.data.images import read_idx
+PICTURES = (".png", ".jpg", ".jpeg")
+
+
+def load_images(paths, *, invert: str = "auto") -> np.ndarray:
+    """Images (batch, 28, 28) float32 in [0, 1] from .npy arrays, IDX files, or PNG / JPEG
+    pictures of any size (made 28x28 light-on-dark gray as the datasets are: see
+    :func:`zoo.data.images.read_picture`, which `invert` is passed to)."""
+    from zoo.data.images import read_idx, read_picture
 
     batches = []
     for path in map(pathlib.Path, paths):
@@ -230,12 +321,12 @@ def load_images(paths) -> np.ndarray:
                 raise ExportError(f"{path}: expected a .npy array ({first_line(error)})") from None
             if not isinstance(array, np.ndarray):
                 raise ExportError(f"{path}: expected a .npy array, found a .npz archive")
-        elif name.endswith(".png"):
-            array = _read_png(path)
+        elif name.endswith(PICTURES):
+            array = read_picture(path, invert=invert)
         elif "idx" in name or name.endswith(".gz"):
             array = read_idx(path)
         else:
-            raise ExportError(f"{path}: expected a .npy, IDX (*idx3-ubyte[.gz]) or .png file")
+            raise ExportError(f"{path}: expected a .npy, IDX (*idx3-ubyte[.gz]), .png or .jpg file")
         if array.ndim == 2:
             array = array[None]
         if array.ndim != 3 or array.shape[1:] != (28, 28):
@@ -249,28 +340,6 @@ def load_images(paths) -> np.ndarray:
                               + (" with NaN or infinite values" if array.dtype.kind == "f" else ""))
         batches.append(array.astype(np.float32))
     return np.concatenate(batches)
-
-
-# 8-bit modes that convert("L") maps to gray faithfully; 16-bit and float modes it clips to white.
-_EIGHT_BIT_MODES = ("1", "L", "LA", "P", "RGB", "RGBA")
-
-
-def _read_png(path) -> np.ndarray:
-    """A 28x28 8-bit PNG as uint8 gray. The size is checked from the header before any pixel
-    is decoded, so a decompression bomb costs nothing."""
-    from PIL import Image
-
-    try:
-        with Image.open(path, formats=["PNG"]) as image:
-            if image.size != (28, 28):
-                raise ExportError(f"{path}: expected a 28x28 image, found {image.size[0]}x{image.size[1]}")
-            if image.mode not in _EIGHT_BIT_MODES:
-                raise ExportError(f"{path}: expected an 8-bit grayscale or color PNG, found mode {image.mode}")
-            return np.asarray(image.convert("L"), dtype=np.uint8)
-    except ExportError:
-        raise
-    except Exception as error:  # PIL raises OSError, DecompressionBombError, SyntaxError, ...
-        raise ExportError(f"{path}: expected a PNG image ({first_line(error)})") from None
 
 
 def _checked_input(x, spec) -> np.ndarray:

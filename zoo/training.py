@@ -1,6 +1,6 @@
 """Training a recipe into a run folder, and reading run folders back.
 
-A finished run folder (``saved_models/<recipe>/`` or ``--out``) holds ``model.keras`` (the
+A finished run folder (``runs/<recipe>/`` or ``--out``) holds ``model.keras`` (the
 best epoch's weights), ``config.json`` (resolved recipe, model options, backend, versions,
 seed), ``vocab.json`` where the task has one, ``history.csv``, ``metrics.json``,
 ``curves.png``, TensorBoard ``logs/`` and, for language models, ``samples.jsonl``.
@@ -35,7 +35,7 @@ from zoo.registry import create_model
 from zoo.tasks import TASKS
 from zoo.tasks.datasets import DataEpoch
 
-DEFAULT_RUNS_DIR = pathlib.Path("saved_models")
+DEFAULT_RUNS_DIR = pathlib.Path("runs")  # saved_models/ holds the shipped models (zoo ship)
 RUN_FILES = ("model.keras", "config.json")  # a folder holding both is a finished run
 # The configuration keys that must match for a re-run to resume a run in progress.
 RESUME_KEYS = ("recipe", "model_options", "backend", "seed", "limit", "data_dir")
@@ -52,6 +52,25 @@ def load_vocab(path) -> Vocabulary:
         return Vocabulary.from_json(json.loads(pathlib.Path(path).read_text("utf-8")))
     except (OSError, ValueError, ZooError) as error:
         raise ZooError(f"{path}: {first_line(error)}") from None
+
+
+def load_classes(run_dir, recipe: Recipe) -> list[str] | None:
+    """A classification run's class names: its classes.json, or (runs from before that file)
+    the names of its recipe's dataset; None for other tasks."""
+    from zoo.data.images import CLASS_NAMES
+
+    path = pathlib.Path(run_dir) / "classes.json"
+    if recipe.task != "classification":
+        return None
+    if not path.is_file():
+        return CLASS_NAMES[recipe.data["dataset"]]
+    try:
+        classes = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as error:
+        raise ZooError(f"{path}: expected a JSON list of class names ({first_line(error)})") from None
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        raise ZooError(f"{path}: expected a JSON list of class names")
+    return classes
 
 
 def library_versions() -> dict:
@@ -106,10 +125,11 @@ ENGINE_DEFAULTS = {"tensorflow": {"steps_per_execution": 8}, "jax": {"steps_per_
 
 
 def compile_model(model: keras.Model, recipe: Recipe, task, **engine) -> None:
-    """Adam, sparse cross-entropy on logits, the task's metrics, and the backend's
-    ENGINE_DEFAULTS; `engine` options of ``Model.compile`` override those."""
+    """Adam (AdamW with the recipe's weight decay), sparse cross-entropy on logits, the task's
+    metrics, and the backend's ENGINE_DEFAULTS; `engine` options of ``Model.compile`` override those."""
     model.compile(
-        optimizer=keras.optimizers.Adam(recipe.learning_rate, clipnorm=recipe.clipnorm),
+        optimizer=keras.optimizers.Adam(recipe.learning_rate, clipnorm=recipe.clipnorm,
+                                        weight_decay=recipe.weight_decay),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=list(task.metrics),
         **{**ENGINE_DEFAULTS[keras.backend.backend()], **engine},
@@ -187,7 +207,7 @@ def _prepare_staging(staging: pathlib.Path, config: dict, overwrite: bool) -> bo
 
 def train(recipe: Recipe, *, out_dir=None, seed: int = 0, limit: int | None = None, data_dir=None,
           overwrite: bool = False, verbose="auto", extra_callbacks=()) -> dict:
-    """Train `recipe` into `out_dir` (default ``saved_models/<recipe>``); returns test metrics.
+    """Train `recipe` into `out_dir` (default ``runs/<recipe>``); returns test metrics.
 
     Re-running with the same `out_dir` and configuration after an interruption resumes
     after the last completed epoch, and ends as the uninterrupted run would. `limit` caps
@@ -237,6 +257,8 @@ def _train_locked(recipe, out_dir, *, seed, limit, data_dir, overwrite, verbose,
     storage.atomic_write_text(staging / "config.json", json.dumps(config, indent=2))
     if data.vocab is not None:
         save_vocab(data.vocab, staging / "vocab.json")
+    if data.classes is not None:
+        storage.atomic_write_text(staging / "classes.json", json.dumps(data.classes, ensure_ascii=False))
 
     # Usually `model` itself; for carried LSTM states, a view sharing its layers.
     fit_model, validation = task.training_model(model, data, recipe)
@@ -300,7 +322,7 @@ def _publish_run(staging: pathlib.Path, out_dir: pathlib.Path, model, rows, metr
     inputs = [a[:REFERENCE_EXAMPLES] for a in test_x] if isinstance(test_x, (list, tuple)) else [test_x[:REFERENCE_EXAMPLES]]
     logits = keras.ops.convert_to_numpy(model(inputs if len(inputs) > 1 else inputs[0], training=False))
     np.savez(final / "reference.npz", logits=logits, **{f"input_{i}": a for i, a in enumerate(inputs)})
-    for name in ("config.json", "vocab.json", "samples.jsonl"):
+    for name in ("config.json", "vocab.json", "classes.json", "samples.jsonl"):
         if (staging / name).is_file():
             shutil.copyfile(staging / name, final / name)
     if (staging / "logs").is_dir():

@@ -26,6 +26,12 @@ IDX_FILES = {
 _EXPECTED_FILES = ", ".join(f"{name}[.gz]" for name in IDX_FILES.values())
 ROWS = COLS = 28
 NUM_CLASSES = 10
+# Label i is CLASS_NAMES[dataset][i] (Fashion-MNIST's names as its authors give them).
+CLASS_NAMES = {
+    "mnist": [str(digit) for digit in range(10)],
+    "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                      "Ankle boot"],
+}
 
 
 @dataclasses.dataclass
@@ -94,6 +100,77 @@ def load_image_rows(dataset: str, *, source: str = "idx", data_dir: str | None =
     label = lambda y: np.asarray(y, dtype=np.int32)  # noqa: E731
     return ImageSplits(scale(x_train[train]), label(y_train[train]), scale(x_train[val]), label(y_train[val]),
                        scale(x_test), label(y_test))
+
+
+def random_shifts(x: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
+    """Each image (N, rows, cols) moved by its own whole number of pixels in -max_shift..max_shift
+    along each axis, the uncovered border filled with 0 (the background): a small translation
+    the label does not depend on."""
+    n, rows, cols = x.shape
+    padded = np.pad(x, ((0, 0), (max_shift, max_shift), (max_shift, max_shift)))
+    dy, dx = rng.integers(0, 2 * max_shift + 1, size=(2, n))
+    out = np.empty_like(x)
+    for i in range(n):
+        out[i] = padded[i, dy[i] : dy[i] + rows, dx[i] : dx[i] + cols]
+    return out
+
+
+INVERT = ("auto", "yes", "no")
+MAX_PICTURE_PIXELS = 50_000_000  # read from the header before decoding: a decompression bomb costs nothing
+
+
+def read_picture(path, *, invert: str = "auto") -> np.ndarray:
+    """A PNG or JPEG picture as the datasets' images are: (28, 28) float32 gray in [0, 1],
+    light object on a dark background.
+
+    Any size: the picture is padded to a square with its border colour (keeping its aspect)
+    and resized to 28x28. Colour becomes gray (transparent pixels count as white paper);
+    16-bit and 32-bit gray is scaled by its full range, not clipped. With ``invert="auto"``
+    a picture whose border is mostly light (a dark object photographed on paper) is
+    inverted; ``"yes"`` and ``"no"`` decide it outright.
+    """
+    from PIL import Image
+
+    if invert not in INVERT:
+        raise DataError(f"--invert {invert!r}: expected one of {', '.join(INVERT)}")
+    try:
+        with Image.open(path, formats=["PNG", "JPEG"]) as image:
+            width, height = image.size
+            if width * height > MAX_PICTURE_PIXELS:
+                raise DataError(f"{path}: a {width}x{height} picture; expected at most "
+                                f"{MAX_PICTURE_PIXELS:,} pixels")
+            gray = _gray(image)
+    except DataError:
+        raise
+    except Exception as error:  # PIL raises OSError, DecompressionBombError, SyntaxError, ...
+        raise DataError(f"{path}: expected a PNG or JPEG picture ({first_line(error)})") from None
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    side = max(gray.shape)
+    top, left = (side - gray.shape[0]) // 2, (side - gray.shape[1]) // 2
+    square = np.full((side, side), np.median(border), dtype=np.float32)
+    square[top : top + gray.shape[0], left : left + gray.shape[1]] = gray
+    small = np.asarray(Image.fromarray(square, mode="F").resize((COLS, ROWS), Image.Resampling.LANCZOS))
+    small = np.clip(small, 0.0, 1.0)
+    if invert == "yes" or invert == "auto" and border.mean() > 0.5:
+        small = 1.0 - small
+    return small.astype(np.float32)
+
+
+def _gray(image) -> np.ndarray:
+    """The picture's gray levels in [0, 1] as float32, whatever its mode and bit depth."""
+    from PIL import Image
+
+    if image.mode in ("I;16", "I;16B", "I;16L"):
+        return np.asarray(image, dtype=np.float32) / 65535
+    if image.mode in ("I", "F"):  # 32-bit gray (PIL also opens some 16-bit PNGs so): its own range
+        values = np.asarray(image, dtype=np.float32)
+        top = 65535.0 if values.max() <= 65535 else float(values.max())
+        return np.clip(values / top, 0.0, 1.0)
+    if image.mode in ("LA", "PA", "RGBA") or image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+        paper = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(paper, image)
+    return np.asarray(image.convert("L"), dtype=np.float32) / 255
 
 
 def _idx_directory(dataset, data_dir):

@@ -144,7 +144,7 @@ def verify(staging, models, real_x, recipe, vocab, *, data=None, reference=None,
         (expected,) = generate.continue_texts(step.step_function(), step.zero_states(1), vocab, [prompt], 200,
                                               temperature=0)
         for fmt, engine in engines.items():
-            same = engine.generate_text(prompt, 200, temperature=0) == expected
+            same = engine.generate(prompt, 200, temperature=0) == expected
             report["generation"][fmt] = {"greedy_200_identical": same}
             if not same:
                 failures.append(f"{fmt}: 200 greedy characters differ from Keras's")

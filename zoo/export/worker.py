@@ -14,21 +14,11 @@ import tempfile
 import numpy as np
 
 from zoo import storage
+from zoo.data import generated
 from zoo.errors import ZooError, report
 from zoo.export import PARENT_PID, parse_formats
 from zoo.export.verify import REFERENCE, random_inputs, read_reference, verify
 from zoo.export.writers import io_spec, write, write_manifest
-
-
-def inference_models(recipe, model) -> dict:
-    """The models an export holds, by artifact name: the full model and, for generation,
-    the family's inference models."""
-    from zoo.models.recurrent_state import NamedModel
-    from zoo.registry import get_spec
-
-    spec = get_spec(recipe.model)
-    extra = spec.inference_models(model) if spec.inference is not None else {}
-    return {"model": NamedModel(model, ["logits"]), **extra}
 
 
 def export(run_dir: str, out: str, formats: str, tolerance: str, data_dir: str | None = None) -> None:
@@ -36,13 +26,13 @@ def export(run_dir: str, out: str, formats: str, tolerance: str, data_dir: str |
 
     from zoo import runtime
     from zoo.tasks import TASKS
-    from zoo.tasks.seq2seq import decoding_options
-    from zoo.training import library_versions, load_run
+    from zoo.tasks.base import artifact_models
+    from zoo.training import library_versions, load_classes, load_run
 
     assert keras.backend.backend() == "tensorflow", "the export worker runs under TensorFlow"
     run_dir, out = pathlib.Path(run_dir).resolve(), pathlib.Path(out).resolve()
     recipe, model, vocab, config = load_run(run_dir)
-    models = inference_models(recipe, model)
+    models = artifact_models(recipe.model, model)
     reference = read_reference(run_dir / REFERENCE)
     try:  # the data makes the check stronger (the metric), but an export does not need it
         data = TASKS[recipe.task].prepare(recipe, seed=config["seed"], limit=config.get("limit"),
@@ -74,7 +64,11 @@ def export(run_dir: str, out: str, formats: str, tolerance: str, data_dir: str |
             "formats": list(parse_formats(formats)),
             "artifacts": artifacts,
             "vocab": None if vocab is None else vocab.to_json(),
-            "decoding": decoding_options(recipe.data) if recipe.task == "seq2seq" else None,
+            "classes": load_classes(run_dir, recipe),
+            # What `evaluate` needs to rebuild the test split without the run folder.
+            "data": recipe.data,
+            "seed": config["seed"],
+            "decoding": generated.decoding_options(recipe.data) if recipe.task == "seq2seq" else None,
             "metrics": _read_json(run_dir / "metrics.json"),
             "versions": {"training": config.get("versions", {}), "export": _export_versions(library_versions())},
         }

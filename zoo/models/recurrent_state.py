@@ -75,8 +75,9 @@ class NamedModel:
         return cls(model, [generate.LOGITS, *(generate.NEXT + name for name in states)])
 
     def input_units(self) -> dict:
-        """Last dimension of each input, by name (the state sizes of a step model)."""
-        return {tensor.name: int(tensor.shape[-1]) for tensor in self.model.inputs}
+        """Last dimension of each input, by name, None where it varies (the state sizes of a
+        step model)."""
+        return {tensor.name: None if tensor.shape[-1] is None else int(tensor.shape[-1]) for tensor in self.model.inputs}
 
     @property
     def state_names(self) -> tuple[str, ...]:

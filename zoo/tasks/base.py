@@ -24,6 +24,7 @@ class TaskData:
     validation: tuple | None
     test: tuple
     vocab: Any = None
+    classes: list | None = None  # classification: the name of each label
     model_options: dict = dataclasses.field(default_factory=dict)
     test_pairs: list = dataclasses.field(default_factory=list)  # seq2seq: (source, target) strings
     validation_pairs: list = dataclasses.field(default_factory=list)
@@ -39,6 +40,18 @@ class TaskData:
         for name, (_, y) in ((n, split) for n, split in splits if split is not None):
             if len(y) < 1:
                 raise DataError(f"the {name} split is empty{hint}")
+
+
+def artifact_models(family: str, model) -> dict:
+    """The models an export holds and inference runs, by artifact name: the full ``model``
+    and, for a generative family, its inference models (``step``, or ``encoder`` and
+    ``decoder_step``), each a NamedModel."""
+    from zoo.models.recurrent_state import NamedModel
+    from zoo.registry import get_spec
+
+    spec = get_spec(family)
+    extra = spec.inference_models(model) if spec.inference is not None else {}
+    return {"model": NamedModel(model, ["logits"]), **extra}
 
 
 def limit_items(items, limit):

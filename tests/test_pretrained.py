@@ -1,0 +1,129 @@
+"""The shipped models in saved_models/: every file as its card lists it, every figure of the
+card re-measured on its check slice (through Keras on this backend and through onnxruntime),
+and the one-line ways to use them."""
+
+import json
+import math
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from zoo import pretrained
+from zoo.cli import main
+from zoo.data.generated import FIRST_SUMS
+from zoo.recipe import list_recipes, load_recipe
+
+from conftest import DATA, REPO
+
+SAVED = pathlib.Path(REPO) / "saved_models"
+# Every recipe trainable on these machines ships (MNIST cannot be downloaded here).
+SHIPPED = [name for name in list_recipes() if name != "lstm_mnist"]
+NEEDS = {"lstm_fashion_mnist": "fashion_mnist", "simple_rnn_fashion_mnist": "fashion_mnist",
+         "char_lm_shakespeare": "tiny_shakespeare", "char_lm_lyrics": "jaychou_lyrics"}
+
+
+def zoo_cli(*args):
+    return main(["--backend", keras.backend.backend(), *map(str, args)])
+
+
+def card_of(name):
+    return json.loads((SAVED / name / pretrained.CARD).read_text("utf-8"))
+
+
+def require_data_of(name):
+    dataset = NEEDS.get(name)
+    if dataset and not DATA[dataset].exists():
+        pytest.skip(f"{DATA[dataset]} is absent (apt-get install dataset-fashion-mnist / ../shared/data)")
+
+
+def test_every_trainable_recipe_ships_a_model_within_the_size_budget():
+    assert sorted(pretrained.shipped()) == sorted(SHIPPED)
+    total = sum(p.stat().st_size for p in SAVED.rglob("*") if p.is_file())
+    assert total < 60e6, f"saved_models/ holds {total / 1e6:.1f} MB"
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_files_match_their_card_and_manifest(name):
+    assert pretrained.check_files(SAVED / name) == []
+    card_text = (SAVED / name / "README.md").read_text("utf-8")
+    for section in ("## Use", "## Data and splits", "## Figures", "## Training", "## Intended use and limits",
+                    "## Sample outputs"):
+        assert section in card_text
+    exported = zoo.load(name, engine="onnx")
+    for artifact in exported.artifacts:  # each ONNX file against the export's own manifest
+        exported._runner(artifact)
+
+
+@pytest.mark.parametrize("engine", ["keras", "onnx"])
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_figures_hold_on_this_backend(name, engine):
+    """The check slice's figures, re-measured, within the card's tolerance."""
+    require_data_of(name)
+    card = card_of(name)
+    check = card["check"]
+    measured = zoo.load(name, engine=engine).evaluate(limit=check["examples"])
+    recorded = check[engine]
+    assert sorted(measured) == sorted(recorded)
+    for metric, value in recorded.items():
+        assert abs(measured[metric] - value) <= check["tolerance"], (metric, measured[metric], value)
+    headline, value = pretrained.headline(card)
+    assert math.isfinite(value)
+
+
+def test_the_sums_a_person_types_first():
+    model = zoo.load("seq2seq_addition")
+    assert model.translate(FIRST_SUMS) == [str(eval(s)) for s in FIRST_SUMS]  # noqa: S307 (digits and +)
+    assert zoo.load("seq2seq_addition", engine="onnx").translate(FIRST_SUMS, beam=3) == [str(eval(s)) for s in FIRST_SUMS]
+
+
+def test_predict_a_shipped_classifier_by_name(tmp_path, capsys):
+    require_data_of("lstm_fashion_mnist")
+    from PIL import Image
+
+    from zoo.data.images import read_idx
+
+    image = read_idx(DATA["fashion_mnist"] / "t10k-images-idx3-ubyte.gz")[0]  # an ankle boot
+    Image.fromarray(255 - image).resize((300, 300)).convert("RGB").save(tmp_path / "boot.jpg")  # a dark-on-light photo
+    assert zoo_cli("predict", "lstm_fashion_mnist", tmp_path / "boot.jpg") == 0
+    name, probability = capsys.readouterr().out.strip().rsplit(" ", 1)
+    assert name == "Ankle boot" and 0.5 < float(probability) <= 1
+    names, probabilities = zoo.load("lstm_fashion_mnist").classify(image[None] / 255)
+    assert names == ["Ankle boot"] and probabilities.shape == (1, 10)
+
+
+def test_generate_and_translate_by_name(capsys):
+    require_data_of("char_lm_shakespeare")
+    assert zoo_cli("generate", "char_lm_shakespeare", "--prompt", "ROMEO:", "--length", "40", "--seed", "0") == 0
+    text = capsys.readouterr().out
+    assert text.startswith("ROMEO:") and len(text) >= 46
+    greedy = zoo.load("char_lm_shakespeare").generate("ROMEO:", 60, temperature=0)
+    assert zoo.load("char_lm_shakespeare", engine="onnx").generate("ROMEO:", 60, temperature=0) == greedy
+    assert zoo_cli("translate", "seq2seq_addition", "123+45") == 0
+    assert capsys.readouterr().out == "123+45\t168\n"
+
+
+def test_from_pretrained_gives_a_model_that_fine_tunes():
+    model = zoo.from_pretrained("seq2seq_addition")
+    assert isinstance(model, keras.Model) and model.optimizer is not None
+    card = card_of("seq2seq_addition")
+    assert model.count_params() > 0 and card["model"] == "seq2seq"
+    source = np.full((4, 7), 4, np.int32)
+    target = np.full((4, 5), 5, np.int32)
+    before = [w.copy() for w in model.get_weights()]
+    history = model.fit([source, target], target, epochs=1, verbose=0)
+    assert math.isfinite(history.history["loss"][0])
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_unknown_names_and_engines_are_one_line_errors():
+    with pytest.raises(zoo.errors.ZooError) as excinfo:
+        zoo.load("no_such_model")
+    assert "shipped models:" in str(excinfo.value) and "\n" not in str(excinfo.value)
+    with pytest.raises(zoo.errors.ZooError, match="onnx or savedmodel"):
+        zoo.load(SAVED / "seq2seq_addition" / "export", engine="keras")
+    with pytest.raises(zoo.errors.ZooError, match="expected one of"):
+        zoo.load("seq2seq_addition", engine="tflite")
+    assert load_recipe("seq2seq_addition").name == "seq2seq_addition"
