@@ -1,5 +1,5 @@
-# The two commands: `make demo` (set up, fetch Fashion-MNIST, train the LSTM classifier
-# briefly, export it, classify test images from the export) and `make test` (set up, run the whole suite once per backend).
+# The two commands: `make demo` (set up, fetch Fashion-MNIST, use the shipped models, then
+# train the LSTM classifier briefly, export it, classify test images from the export) and `make test` (set up, run the whole suite once per backend).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -25,9 +25,13 @@ data:
 		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; }
 
 demo: setup data
-	$(BIN)/zoo train lstm_fashion_mnist --epochs 1 --out saved_models/demo --overwrite
-	$(BIN)/zoo export saved_models/demo
-	$(BIN)/zoo predict saved_models/demo/export $(FASHION_MNIST_DIR)/t10k-images-idx3-ubyte.gz | head -5
+	$(BIN)/zoo list
+	$(BIN)/zoo predict lstm_fashion_mnist $(FASHION_MNIST_DIR)/t10k-images-idx3-ubyte.gz | head -5
+	$(BIN)/zoo generate char_lm_shakespeare --prompt ROMEO: --length 200 --temperature 0.8 --seed 0
+	$(BIN)/zoo translate seq2seq_addition "123+45" "1+1" "999+999"
+	$(BIN)/zoo train lstm_fashion_mnist --epochs 1 --limit 10000 --out runs/demo --overwrite
+	$(BIN)/zoo export runs/demo
+	$(BIN)/zoo predict runs/demo/export $(FASHION_MNIST_DIR)/t10k-images-idx3-ubyte.gz | head -5
 
 test: setup data
 	@for backend in $(BACKENDS); do \

@@ -20,8 +20,10 @@ def main() -> None:
         also = []
         if "val_loss" in card["validation"] and card["task"] == "language_model":
             also.append(f"validation loss {card['validation']['val_loss']:.4f}")
-        also += [f"{k.split('_', 3)[-1].replace('_', ' ')} {v:.4f}" for k, v in metrics.items()
+        also += [f"{k.split('_', 3)[-1].replace('_', ' ')}: {v:.4f}" for k, v in metrics.items()
                  if "_exact_match_" in k]
+        if card["task"] == "language_model":
+            also.append(f"{metrics['test_bits_per_char']:.3f} bits/char")
         minutes = f"{t['seconds'] / 60:.0f} min, {t['epochs']} epochs, {t['backend']}" if t.get("seconds") else "-"
         print(f"| `{name}` | {card['task'].replace('_', ' ')} | {metric} ({SPLIT_WORDS[metric.split('_')[0]]}) | "
               f"{value:.4f} | {'; '.join(also) or '-'} | {card['size_bytes'] / 1e6:.1f} MB | {minutes} | "

@@ -123,6 +123,7 @@ def render(card: dict) -> str:
               + "). The SavedModel and `.keras` copies of the export are left out to keep the folder small: "
               f"`zoo export saved_models/{card['name']} --out DIR` rebuilds them. `card.json` lists every file's "
               "sha256.", "",
+              *(["## What was tried", "", card["notes"], ""] if card.get("notes") else []),
               "## Intended use and limits", "", USE_AND_LIMITS[card["task"]], "",
               "## Sample outputs", ""]
     for sample in card["samples"]:

@@ -24,6 +24,7 @@ import tempfile
 
 from zoo import runtime, storage
 from zoo.errors import ZooError
+from zoo.recipe import list_recipes, recipe_notes
 from zoo.runtime import ExportedModel, InferenceModel
 
 MODELS_ENV = "ZOO_MODELS_DIR"
@@ -214,6 +215,7 @@ def _card(folder: pathlib.Path, name: str, recipe, config, *, data_dir) -> dict:
     return {
         "name": name,
         "description": recipe.description,
+        "notes": recipe_notes(recipe.name) if recipe.name in list_recipes() else "",
         "recipe": recipe.name,
         "model": recipe.model,
         "task": recipe.task,
@@ -277,8 +279,9 @@ def _has_gpu() -> bool:
 def headline(card: dict) -> tuple[str, float]:
     """The metric `zoo list` shows for a shipped model: its name and value."""
     metrics = card["metrics"]
-    for name in ("test_accuracy", "test_loss", "test_exact_match", "train_exact_match"):
+    wanted = {"classification": ["test_accuracy"], "language_model": ["test_loss"],
+              "seq2seq": ["test_exact_match", "train_exact_match"]}.get(card.get("task"), [])
+    for name in wanted:
         if name in metrics:
             return name, metrics[name]
     raise ZooError(f"{card.get('name')}: no headline metric in its card")
-

@@ -89,6 +89,14 @@ def list_recipes() -> list[str]:
     return sorted(path.stem for path in recipes_dir().glob("*.py") if not path.name.startswith("_"))
 
 
+def recipe_notes(name: str) -> str:
+    """The recipe file's docstring after its first line (which is the recipe's description):
+    what was tried and measured, for the model card."""
+    load_recipe(name)
+    doc = (sys.modules[f"zoo_recipe_{name}"].__doc__ or "").strip()
+    return doc.partition("\n")[2].strip()
+
+
 def load_recipe(name: str) -> Recipe:
     """The RECIPE of ``recipes/<name>.py``; an unknown name lists the known ones."""
     known = list_recipes()
