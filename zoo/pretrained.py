@@ -170,6 +170,7 @@ def ship(run_dir, out, *, data_dir=None, tolerance=None) -> dict:
             del model
             tolerance = TOLERANCE if tolerance is None else tolerance
             export_run(staging, formats=("onnx",), out=staging / "export", data_dir=data_dir, tolerance=tolerance)
+            _point_export_at_its_folder(staging / "export")
             card = _card(staging, out.name, recipe, config, data_dir=data_dir)
             if tolerance != TOLERANCE:
                 card["ship_command"] += f" --tolerance {tolerance}"
@@ -181,6 +182,15 @@ def ship(run_dir, out, *, data_dir=None, tolerance=None) -> dict:
             shutil.rmtree(staging, ignore_errors=True)
             raise
     return card
+
+
+def _point_export_at_its_folder(export: pathlib.Path) -> None:
+    """The export was made from the shipped folder itself (its parent), not from the staging
+    path it was built at: say so portably. The manifest does not list its own digest."""
+    path = export / runtime.MANIFEST
+    manifest = json.loads(path.read_text("utf-8"))
+    manifest["source_run"] = ".."
+    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), "utf-8")
 
 
 def _file_digests(folder: pathlib.Path) -> dict:
