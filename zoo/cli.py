@@ -238,9 +238,9 @@ def ship_command(run_dir, out, data_dir, tolerance):
     import pathlib
 
     from zoo.pretrained import models_dir, ship
-    from zoo.training import load_run
+    from zoo.training import load_run_config
 
-    recipe = load_run(run_dir)[0]
+    recipe, _ = load_run_config(run_dir)
     if out is None:
         if models_dir() is None:
             raise ZooError("zoo ship: no saved_models/ folder here; pass --out")

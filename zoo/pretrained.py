@@ -127,15 +127,16 @@ class KerasModel(InferenceModel):
         self.data_config, self.seed = recipe.data, config["seed"]
         self._models = artifact_models(recipe.model, self.model)
 
-    def run(self, artifact: str, inputs: dict) -> dict:
+    def _named(self, artifact: str):
         if artifact not in self._models:
             raise ZooError(f"{self.folder}: no artifact {artifact!r}; it has {', '.join(self._models)}")
-        return self._models[artifact].run(inputs)
+        return self._models[artifact]
+
+    def run(self, artifact: str, inputs: dict) -> dict:
+        return self._named(artifact).run(inputs)
 
     def input_units(self, artifact: str) -> dict:
-        if artifact not in self._models:
-            raise ZooError(f"{self.folder}: no artifact {artifact!r}; it has {', '.join(self._models)}")
-        return self._models[artifact].input_units()
+        return self._named(artifact).input_units()
 
 
 # ---------------------------------------------------------------------------- shipping
@@ -148,14 +149,12 @@ def ship(run_dir, out, *, data_dir=None, tolerance=None) -> dict:
     (verified as every export is), the figures re-measured on the check slice through Keras
     and ONNX, sample outputs, ``card.json`` and the model card. Built beside `out` and
     swapped in whole; `tolerance` is the export's (``zoo export --tolerance``). Returns the card."""
-    import keras
-
     from zoo import cards
     from zoo.export import TOLERANCE, export_run
-    from zoo.training import load_run
+    from zoo.training import load_model_file, load_run_config
 
     run_dir, out = pathlib.Path(run_dir).resolve(), pathlib.Path(out).resolve()
-    recipe, model, _, config = load_run(run_dir)
+    recipe, config = load_run_config(run_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     with storage.folder_lock(out, "shipped model"):
         staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.shipping-", dir=out.parent))
@@ -166,8 +165,7 @@ def ship(run_dir, out, *, data_dir=None, tolerance=None) -> dict:
                     shutil.copyfile(run_dir / name, staging / name)
             # Weights only: the optimizer's moments would triple the file and fine-tuning
             # starts a fresh optimizer anyway.
-            keras.saving.load_model(run_dir / "model.keras", compile=False, safe_mode=True).save(staging / "model.keras")
-            del model
+            load_model_file(run_dir / "model.keras", compile=False).save(staging / "model.keras")
             tolerance = TOLERANCE if tolerance is None else tolerance
             export_run(staging, formats=("onnx",), out=staging / "export", data_dir=data_dir, tolerance=tolerance)
             _point_export_at_its_folder(staging / "export")

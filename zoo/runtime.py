@@ -14,6 +14,7 @@ it reads against the manifest first. This module imports neither keras nor tenso
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import json
 import pathlib
@@ -52,7 +53,7 @@ def _engine_format(engine: str) -> str:
     return engine
 
 
-class InferenceModel:
+class InferenceModel(abc.ABC):
     """A trained model's tasks over its named artifacts.
 
     Subclasses set `task`, `vocab` (text tasks), `classes` (classification), `decoding`
@@ -68,13 +69,13 @@ class InferenceModel:
     seed: int = 0
     origin: str = ""
 
+    @abc.abstractmethod
     def run(self, artifact: str, inputs: dict) -> dict:
         """Outputs by name of `artifact` for numpy inputs by name."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def input_units(self, artifact: str) -> dict:
         """An artifact's inputs in order, with their last dimension (a state's size)."""
-        raise NotImplementedError
 
     def step_function(self, artifact: str = "step") -> generate.StepFn:
         """A :mod:`zoo.generate` step function over a step artifact (``token``, then states)."""

@@ -335,22 +335,33 @@ def _publish_run(staging: pathlib.Path, out_dir: pathlib.Path, model, rows, metr
 
 
 # ---------------------------------------------------------------------- reading runs back
-def load_run(run_dir):
-    """(recipe, model, vocab, config) of a finished run folder; model loads in safe mode."""
+def load_run_config(run_dir) -> tuple[Recipe, dict]:
+    """(recipe, config) of a finished run folder, without loading its model."""
     run_dir = pathlib.Path(run_dir)
-    config_path, model_path = run_dir / "config.json", run_dir / "model.keras"
-    for path in (config_path, model_path):
+    config_path = run_dir / "config.json"
+    for path in (config_path, run_dir / "model.keras"):
         if not path.is_file():
             raise ZooError(f"{run_dir}: not a finished run folder (missing {path.name})")
     try:
         config = json.loads(config_path.read_text("utf-8"))
-        recipe = Recipe(**config["recipe"])
+        return Recipe(**config["recipe"]), config
     except (ValueError, KeyError, TypeError) as error:
         raise ZooError(f"{config_path}: expected a run config written by zoo train ({error})") from None
+
+
+def load_model_file(path, *, compile: bool = True) -> keras.Model:
+    """A `.keras` file loaded in safe mode; a bad file is a one-line ZooError."""
     try:
-        model = keras.saving.load_model(model_path, safe_mode=True)
+        return keras.saving.load_model(path, compile=compile, safe_mode=True)
     except Exception as error:  # keras raises several types for a bad file
-        raise ZooError(f"{model_path}: cannot load the model ({first_line(error)})") from None
+        raise ZooError(f"{path}: cannot load the model ({first_line(error)})") from None
+
+
+def load_run(run_dir):
+    """(recipe, model, vocab, config) of a finished run folder; model loads in safe mode."""
+    run_dir = pathlib.Path(run_dir)
+    recipe, config = load_run_config(run_dir)
+    model = load_model_file(run_dir / "model.keras")
     vocab = load_vocab(run_dir / "vocab.json") if (run_dir / "vocab.json").exists() else None
     classes = int(model.outputs[0].shape[-1])
     if vocab is not None and classes != len(vocab):
