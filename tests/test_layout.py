@@ -12,7 +12,7 @@ LEVELS = {
     "zoo.cli": 6,
     "zoo.pretrained": 5,
     "zoo.training": 4, "zoo.export": 4, "zoo.runtime": 4,
-    "zoo.checkpoints": 3, "zoo.tasks": 3,
+    "zoo.checkpoints": 3, "zoo.tasks": 3, "zoo.distribute": 3,
     "zoo.models": 2,
     "zoo.registry": 1, "zoo.layers": 1, "zoo.generate": 1, "zoo.data": 1, "zoo.storage": 1, "zoo.errors": 1,
     "zoo.backend": 1, "zoo.recipe": 1, "zoo.reference": 1, "zoo.torch_rnn": 1, "zoo.cards": 1,

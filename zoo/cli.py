@@ -117,8 +117,13 @@ def _echo_json(data: dict) -> None:
 @click.option("--data-source", type=click.Choice(["idx", "tfds"]), help="Image recipes: IDX files or tfds.")
 @click.option("--text-file", type=click.Path(), help="Language models: train on this UTF-8 file instead.")
 @click.option("--overwrite", is_flag=True, help="Replace a finished run in --out (or discard an interrupted one).")
+@click.option("--distribute", type=click.Choice(["none", "data-parallel"]), default="none", show_default=True,
+              help="data-parallel: split each batch across all devices (jax, tensorflow; several "
+                   "workers with TF_CONFIG or JAX's multi-process environment).")
+@click.option("--precision", type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]), default="float32",
+              show_default=True, help="Training precision (Keras dtype policy); the saved model is float32.")
 def train_command(recipe_name, epochs, batch_size, learning_rate, preset, out, seed, limit, data_dir, data_source,
-                  text_file, overwrite):
+                  text_file, overwrite, distribute, precision):
     """Train RECIPE (see `zoo recipes`); re-running an interrupted run resumes it."""
     from zoo.recipe import load_recipe
     from zoo.training import train
@@ -135,7 +140,8 @@ def train_command(recipe_name, epochs, batch_size, learning_rate, preset, out, s
         if recipe.task != "classification":
             raise ZooError(f"--data-source: recipe {recipe_name!r} does not read images")
         recipe = recipe.replace(data={**recipe.data, "source": data_source})
-    metrics = train(recipe, out_dir=out, seed=seed, limit=limit, data_dir=data_dir, overwrite=overwrite)
+    metrics = train(recipe, out_dir=out, seed=seed, limit=limit, data_dir=data_dir, overwrite=overwrite,
+                    distribute=distribute, precision=precision)
     _echo_json(metrics)
 
 

@@ -66,3 +66,9 @@ def gru(
         return_state=return_state,
         dropout=dropout,
     )
+
+
+def logits(units: int, *, name: str = "logits") -> keras.layers.Dense:
+    """The output layer: a Dense layer that computes in float32 whatever the dtype policy,
+    so mixed-precision training still takes its softmax and loss in float32."""
+    return keras.layers.Dense(units, name=name, dtype="float32")

@@ -28,6 +28,7 @@ import keras
 import numpy as np
 
 from zoo import checkpoints, storage
+from zoo import distribute as distribution
 from zoo.data.vocabulary import Vocabulary
 from zoo.errors import ZooError, first_line
 from zoo.recipe import Recipe
@@ -38,7 +39,7 @@ from zoo.tasks.datasets import DataEpoch
 DEFAULT_RUNS_DIR = pathlib.Path("runs")  # saved_models/ holds the shipped models (zoo ship)
 RUN_FILES = ("model.keras", "config.json")  # a folder holding both is a finished run
 # The configuration keys that must match for a re-run to resume a run in progress.
-RESUME_KEYS = ("recipe", "model_options", "backend", "seed", "limit", "data_dir")
+RESUME_KEYS = ("recipe", "model_options", "backend", "precision", "seed", "limit", "data_dir")
 
 
 # ---------------------------------------------------------------------- small file helpers
@@ -206,24 +207,36 @@ def _prepare_staging(staging: pathlib.Path, config: dict, overwrite: bool) -> bo
 
 
 def train(recipe: Recipe, *, out_dir=None, seed: int = 0, limit: int | None = None, data_dir=None,
-          overwrite: bool = False, verbose="auto", extra_callbacks=()) -> dict:
+          overwrite: bool = False, verbose="auto", extra_callbacks=(), distribute: str = "none",
+          precision: str = "float32") -> dict:
     """Train `recipe` into `out_dir` (default ``runs/<recipe>``); returns test metrics.
 
     Re-running with the same `out_dir` and configuration after an interruption resumes
     after the last completed epoch, and ends as the uninterrupted run would. `limit` caps
     the examples per split, for quick runs. An `out_dir` holding a finished run is replaced
-    only with `overwrite`.
+    only with `overwrite`. `distribute` and `precision` are described in :mod:`zoo.distribute`;
+    with several workers, only worker 0 writes `out_dir`.
     """
     out_dir = pathlib.Path(out_dir or DEFAULT_RUNS_DIR / recipe.name)
     _check_seed(seed)
+    distribution.check_precision(precision)
+    # First: TensorFlow's multi-worker strategy must exist before TensorFlow runs anything.
+    place = distribution.placement(distribute)
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ZooError(f"--out {out_dir}: cannot create its parent folder ({error.strerror})") from None
-    with storage.folder_lock(out_dir, "run folder"):
-        _check_out_dir(out_dir, overwrite)
+    with storage.folder_lock(_worker_dir(out_dir, place), "run folder"):
+        if place.is_chief:
+            _check_out_dir(out_dir, overwrite)
         return _train_locked(recipe, out_dir, seed=seed, limit=limit, data_dir=data_dir, overwrite=overwrite,
-                             verbose=verbose, extra_callbacks=extra_callbacks)
+                             verbose=verbose, extra_callbacks=extra_callbacks, place=place, precision=precision)
+
+
+def _worker_dir(out_dir: pathlib.Path, place) -> pathlib.Path:
+    """The run folder this process trains for: `out_dir` for the chief; a sibling for other
+    workers, which keep their own resume backups beside it and never publish."""
+    return out_dir if place.is_chief else out_dir.with_name(f"{out_dir.name}.worker-{place.worker}")
 
 
 def _check_seed(seed) -> None:
@@ -231,22 +244,35 @@ def _check_seed(seed) -> None:
         raise ZooError(f"--seed {seed}: expected a whole number in 0..{2**32 - 1}")
 
 
-def _train_locked(recipe, out_dir, *, seed, limit, data_dir, overwrite, verbose, extra_callbacks) -> dict:
-    staging = staging_dir(out_dir)
+def _train_locked(recipe, out_dir, *, seed, limit, data_dir, overwrite, verbose, extra_callbacks, place,
+                  precision) -> dict:
+    staging = staging_dir(_worker_dir(out_dir, place))
     storage.remove_stale(out_dir.parent, f".{out_dir.name}.trash-")
     keras.utils.set_random_seed(seed)
     task = TASKS[recipe.task]
     data = task.prepare(recipe, seed=seed, limit=limit, data_dir=data_dir, batch_size=recipe.batch_size)
     data.check(limit)
+    if place.mode != "none" and data.streams:
+        raise ZooError(f"--distribute {place.mode}: recipe {recipe.name!r} carries recurrent states from batch to "
+                       f"batch, which one device must hold; train it without --distribute")
     model_options = {**recipe.model_options, **data.model_options}
-    model = create_model(recipe.model, recipe.preset, **model_options)
-    compile_model(model, recipe, task)
+    with place.build_scope(), distribution.precision_policy(precision):  # on the placement's devices
+        model = create_model(recipe.model, recipe.preset, **model_options)
+        compile_model(model, recipe, task, **place.compile_options())
+        # Usually `model` itself; for carried LSTM states, a view sharing its layers.
+        fit_model, validation = task.training_model(model, data, recipe)
+        if fit_model is not model:
+            compile_model(fit_model, recipe, task, **place.compile_options())
+        fit_model = place.prepare(fit_model)
+        fit_model.optimizer.build(fit_model.trainable_variables)  # so a backup's optimizer state can load
     config = {
         "recipe": recipe.to_dict(),
         "model": recipe.model,
         "preset": recipe.preset,
         "model_options": model_options,
         "backend": keras.backend.backend(),
+        "precision": precision,
+        **place.to_config(),
         "versions": library_versions(),
         "seed": seed,
         "limit": limit,
@@ -260,11 +286,32 @@ def _train_locked(recipe, out_dir, *, seed, limit, data_dir, overwrite, verbose,
     if data.classes is not None:
         storage.atomic_write_text(staging / "classes.json", json.dumps(data.classes, ensure_ascii=False))
 
-    # Usually `model` itself; for carried LSTM states, a view sharing its layers.
-    fit_model, validation = task.training_model(model, data, recipe)
-    if fit_model is not model:
-        compile_model(fit_model, recipe, task)
-    fit_model.optimizer.build(fit_model.trainable_variables)  # so a backup's optimizer state can load
+    with place.fit_scope():
+        backup, train_seconds = _fit(recipe, data, staging, resuming, model, fit_model, validation, place,
+                                     task, verbose, extra_callbacks)
+    backups = staging / "backups"
+    if backup.best is None:
+        raise ZooError(f"{recipe.name}: no epoch gave a finite {recipe.monitor} (the loss diverged?); nothing was "
+                       f"published; try a lower --learning-rate with --overwrite")
+    if not place.is_chief:  # the chief publishes; this worker's backups are no longer needed
+        storage.remove_dir(staging)
+        place.finish()
+        return {"worker": place.worker, "epochs": len(backup.rows), "published": False}
+    # The final model holds the best epoch's weights (also when that epoch came before an
+    # interruption), in a plain float32 one-device model whatever the placement and precision.
+    model = create_model(recipe.model, recipe.preset, **model_options)
+    model.load_weights(backups / backup.best["folder"] / checkpoints.BEST)
+    compile_model(model, recipe, task)
+    metrics = task.evaluate(model, data, recipe, batch_size=recipe.batch_size)
+    metrics.update({"epochs": len(backup.rows), "best_epoch": backup.best["epoch"] + 1,
+                    "train_seconds_last_session": round(train_seconds, 1), "backend": keras.backend.backend()})
+    _publish_run(staging, out_dir, model, backup.rows, metrics, data.test[0])
+    place.finish()
+    return metrics
+
+
+def _fit(recipe, data, staging, resuming, model, fit_model, validation, place, task, verbose, extra_callbacks):
+    """Fit (or resume) `fit_model` with the standard callbacks; (RunBackup, seconds)."""
     backups = staging / "backups"
     checkpoint = checkpoints.restore(backups, fit_model) if resuming else None
     initial_epoch = 0 if checkpoint is None else checkpoint.epochs_done
@@ -277,7 +324,7 @@ def _train_locked(recipe, out_dir, *, seed, limit, data_dir, overwrite, verbose,
     started = time.perf_counter()
     if checkpoint is None or not checkpoint.finished:
         fit_model.fit(
-            data.train,
+            place.training_data(data.train),
             epochs=recipe.epochs,
             initial_epoch=initial_epoch,
             # The zoo's datasets order their batches themselves, from (seed, epoch): Keras's
@@ -290,16 +337,7 @@ def _train_locked(recipe, out_dir, *, seed, limit, data_dir, overwrite, verbose,
             verbose=_progress(verbose),
         )
     train_seconds = time.perf_counter() - started
-    if backup.best is None:
-        raise ZooError(f"{recipe.name}: no epoch gave a finite {recipe.monitor} (the loss diverged?); nothing was "
-                       f"published; try a lower --learning-rate with --overwrite")
-    # The final model is the best epoch's, also when that epoch came before an interruption.
-    model.load_weights(backups / backup.best["folder"] / checkpoints.BEST)
-    metrics = task.evaluate(model, data, recipe, batch_size=recipe.batch_size)
-    metrics.update({"epochs": len(backup.rows), "best_epoch": backup.best["epoch"] + 1,
-                    "train_seconds_last_session": round(train_seconds, 1), "backend": keras.backend.backend()})
-    _publish_run(staging, out_dir, model, backup.rows, metrics, data.test[0])
-    return metrics
+    return backup, train_seconds
 
 
 def _progress(verbose):

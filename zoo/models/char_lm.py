@@ -77,5 +77,5 @@ def char_lm(*, vocab_size, embedding_dim, units, num_layers, dropout):
         x = lstm(x)[0]
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"dropout_{index}")(x)
-    logits = keras.layers.Dense(vocab_size, name="logits")(x)
+    logits = layers.logits(vocab_size)(x)
     return keras.Model(tokens, logits, name="char_lm")

@@ -32,5 +32,5 @@ def gru_char_lm(*, vocab_size, embedding_dim, units, num_layers, dropout):
         x = layers.gru(units, name=f"{PREFIX}{index}", return_sequences=True, return_state=True)(x)[0]
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"dropout_{index}")(x)
-    logits = keras.layers.Dense(vocab_size, name="logits")(x)
+    logits = layers.logits(vocab_size)(x)
     return keras.Model(tokens, logits, name="gru_char_lm")

@@ -51,5 +51,5 @@ def seq2seq(*, source_vocab_size, target_vocab_size, embedding_dim, units, num_l
     for index in range(1, num_layers + 1):
         lstm = layers.lstm(units, name=f"decoder_lstm_{index}", return_sequences=True, return_state=True)
         y = lstm(y, initial_state=encoder_states[index - 1])[0]
-    logits = keras.layers.Dense(target_vocab_size, name="logits")(y)
+    logits = layers.logits(target_vocab_size)(y)
     return keras.Model([source, decoder_in], logits, name="seq2seq")

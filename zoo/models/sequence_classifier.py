@@ -2,6 +2,8 @@
 
 import keras
 
+from zoo import layers
+
 
 def build_sequence_classifier(
     *,
@@ -29,5 +31,5 @@ def build_sequence_classifier(
         x = layer(x)
         if dropout:  # after every recurrent layer, so the last one's output is regularized too
             x = keras.layers.Dropout(dropout, name=f"dropout_{index}")(x)
-    logits = keras.layers.Dense(num_classes, name="logits")(x)
+    logits = layers.logits(num_classes)(x)
     return keras.Model(rows, logits, name=name)
