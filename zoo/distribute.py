@@ -50,7 +50,7 @@ class Placement:
     devices: int = 1  # replicas a global batch is split across, all workers together
     workers: int = 1  # processes training together
     worker: int = 0  # this process's index; 0 is the chief
-    device_kind: str = "cpu"
+    device_kind: str | None = None  # "cpu", "gpu", ...; looked up when first needed (it starts TensorFlow's runtime)
     # Where the model is built (its variables placed), and where it trains. TensorFlow's
     # strategy is needed only for building: the model keeps it, and the inference models
     # the task callbacks build during training then run on one device.
@@ -71,6 +71,8 @@ class Placement:
             multihost_utils.sync_global_devices("zoo train: run folder published")
 
     def to_config(self) -> dict:
+        if self.device_kind is None:
+            self.device_kind = _device_kind(keras.backend.backend())
         return {"distribute": self.mode, "devices": self.devices, "workers": self.workers,
                 "device_kind": self.device_kind}
 
@@ -104,7 +106,7 @@ def placement(mode: str = "none") -> Placement:
         raise ZooError(f"--distribute {mode}: expected one of {', '.join(MODES)}")
     backend = keras.backend.backend()
     if mode == "none":
-        return Placement(device_kind=_device_kind(backend))
+        return Placement()
     if backend not in DISTRIBUTED_BACKENDS:
         raise ZooError(f"--distribute {mode}: the {backend} backend of Keras 3 has no distribution API; "
                        f"use --backend {' or --backend '.join(DISTRIBUTED_BACKENDS)}")
