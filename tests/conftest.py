@@ -58,13 +58,18 @@ def to_numpy(value):
     return np.asarray(keras.ops.convert_to_numpy(value))
 
 
-@pytest.fixture
-def python_env():
+def subprocess_env() -> dict:
     """Environment for subprocesses: the repo importable, quiet TensorFlow logs."""
     env = dict(os.environ)
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     return env
+
+
+@pytest.fixture
+def python_env():
+    """:func:`subprocess_env`, fresh for each test to change."""
+    return subprocess_env()
 
 
 PYTHON = sys.executable

@@ -6,6 +6,7 @@ TensorFlow's CPU is first split into n logical devices (jax's virtual devices co
 ``XLA_FLAGS=--xla_force_host_platform_device_count=n``). OBSERVATIONS.json receives the
 zoo's exit status and ``splits``: for each batch fed to the devices, the rows each device got
 (jax: the shards of the global array; tensorflow: the replica slices of the input pipeline).
+With ``ZOO_TEST_KILL_AT_EPOCH=k`` the process kills itself (SIGKILL) as epoch k begins.
 """
 
 import json
@@ -49,6 +50,18 @@ def main(observations_path: str, args: list[str]) -> int:
             return batch
 
         distribute.BatchSlices.__getitem__ = recording_slice
+    if os.environ.get("ZOO_TEST_KILL_AT_EPOCH"):  # a crash at the start of that epoch
+        import signal
+
+        from zoo import training
+
+        class Kill(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                if epoch == int(os.environ["ZOO_TEST_KILL_AT_EPOCH"]):
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+        standard_callbacks = training.standard_callbacks
+        training.standard_callbacks = lambda *a, **k: [*standard_callbacks(*a, **k), Kill()]
     status = zoo(args)
     with open(observations_path, "w") as out:
         json.dump({"status": status, "splits": splits}, out)

@@ -10,6 +10,7 @@ Keras 3 cannot distribute, gives the one-line error.
 import csv
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -18,8 +19,9 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import PYTHON
+from conftest import PYTHON, subprocess_env
 from zoo.cli import main as zoo
+from zoo.training import staging_dir
 
 BACKEND = keras.backend.backend()
 WORKER = os.path.join(os.path.dirname(__file__), "distribute_worker.py")
@@ -39,6 +41,8 @@ def run_worker(tmp_path, name, args, env):
     observations = tmp_path / f"{name}.json"
     result = subprocess.run([PYTHON, WORKER, str(observations), *args], env=env, capture_output=True, text=True,
                             timeout=600)
+    if result.returncode == -signal.SIGKILL:  # killed on purpose (ZOO_TEST_KILL_AT_EPOCH)
+        return None, [], result.stderr
     if not observations.exists():
         pytest.fail(f"{name} crashed:\n{result.stderr[-3000:]}")
     seen = json.loads(observations.read_text())
@@ -63,10 +67,18 @@ def one_device_run(tmp_path_factory):
     return run
 
 
-def test_data_parallel_splits_batches_and_follows_the_one_device_curve(one_device_run, tmp_path, python_env):
-    run = tmp_path / "run"
-    status, splits, stderr = run_worker(tmp_path, "dp", [*TRAIN, "--out", str(run), "--distribute", "data-parallel"],
-                                        two_device_env(python_env))
+@pytest.fixture(scope="module")
+def data_parallel_run(tmp_path_factory):
+    """The recipe trained data-parallel on two devices: (run folder, splits, exit status, stderr)."""
+    folder = tmp_path_factory.mktemp("data_parallel")
+    run = folder / "run"
+    status, splits, stderr = run_worker(folder, "dp", [*TRAIN, "--out", str(run), "--distribute", "data-parallel"],
+                                        two_device_env(subprocess_env()))
+    return run, splits, status, stderr
+
+
+def test_data_parallel_splits_batches_and_follows_the_one_device_curve(one_device_run, data_parallel_run):
+    run, splits, status, stderr = data_parallel_run
     if BACKEND == "torch":
         assert status == 2
         assert "--distribute data-parallel: the torch backend of Keras 3 has no distribution API" in stderr
@@ -83,6 +95,23 @@ def test_data_parallel_splits_batches_and_follows_the_one_device_curve(one_devic
     for key in ("loss", "val_loss"):
         np.testing.assert_allclose([float(r[key]) for r in parallel], [float(r[key]) for r in single],
                                    rtol=TOLERANCE[BACKEND], err_msg=key)
+
+
+# torch cannot train data-parallel (its one-line error is tested above): no run to resume.
+if BACKEND != "torch":
+    def test_data_parallel_run_killed_mid_training_resumes_to_the_same_run(data_parallel_run, tmp_path, python_env):
+        run = tmp_path / "run"
+        args = [*TRAIN, "--out", str(run), "--distribute", "data-parallel"]
+        status, _, _ = run_worker(tmp_path, "killed", args, dict(two_device_env(python_env), ZOO_TEST_KILL_AT_EPOCH="2"))
+        assert status is None and not run.exists()  # killed as epoch 3 began: nothing published
+        assert (staging_dir(run) / "backups" / "epoch-0002").is_dir()  # the second epoch kept to resume from
+        status, _, stderr = run_worker(tmp_path, "resumed", args, two_device_env(python_env))
+        assert status == 0, stderr[-3000:]
+        whole, resumed = history(data_parallel_run[0]), history(run)
+        assert len(resumed) == 3
+        for key in ("loss", "val_loss"):
+            np.testing.assert_allclose([float(r[key]) for r in resumed], [float(r[key]) for r in whole],
+                                       rtol=TOLERANCE[BACKEND], err_msg=key)
 
 
 def free_ports(count):
