@@ -1,11 +1,11 @@
 """Mixed precision against float32: training speed and accuracy of one recipe, per backend.
 
     python benchmarks/precision.py [--recipe lstm_fashion_mnist] [--backends tensorflow,jax,torch]
-        [--precisions float32,mixed_bfloat16,mixed_float16] [--epochs 3] [--limit 12000]
+        [--precisions float32,mixed_bfloat16,mixed_float16] [--epochs 3] [--limit 6000] [--repeats 3]
 
 Each (backend, precision) pair runs ``zoo train RECIPE --precision P --epochs E --limit L``
-through :func:`zoo.training.train` in a fresh process, one after the other (time it on an
-otherwise idle machine). The table shows the training throughput of the epochs after the
+through :func:`zoo.training.train` in a fresh process, `--repeats` times, alternating (time
+it on an otherwise idle machine). The table shows the training throughput of the epochs after the
 first (which compiles), its ratio to float32 on the same backend, and the test metric of the
 published model, which is float32 whatever the training precision.
 """
@@ -63,37 +63,44 @@ def main() -> None:
     parser.add_argument("--backends", default="tensorflow,jax,torch")
     parser.add_argument("--precisions", default="float32,mixed_bfloat16,mixed_float16")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--limit", type=int, default=12000)
+    parser.add_argument("--limit", type=int, default=6000)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(one_run(args.recipe, args.one, args.epochs, args.limit)))
         return
 
-    rows = {}
-    for backend in args.backends.split(","):
-        for precision in args.precisions.split(","):
-            env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-            out = subprocess.run([sys.executable, __file__, "--recipe", args.recipe, "--epochs", str(args.epochs),
-                                  "--limit", str(args.limit), "--one", precision],
-                                 env=env, capture_output=True, text=True)
-            if out.returncode != 0:
-                raise SystemExit(f"{backend} {precision} failed:\n{out.stderr[-2000:]}")
-            rows[backend, precision] = json.loads(out.stdout.strip().splitlines()[-1])
-            print(backend, precision, json.dumps(rows[backend, precision]), flush=True)
+    runs = {}
+    for repeat in range(args.repeats):
+        for backend in args.backends.split(","):
+            for precision in args.precisions.split(","):  # alternating, so load drifts hit every row alike
+                env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+                out = subprocess.run([sys.executable, __file__, "--recipe", args.recipe, "--epochs", str(args.epochs),
+                                      "--limit", str(args.limit), "--one", precision],
+                                     env=env, capture_output=True, text=True)
+                if out.returncode != 0:
+                    raise SystemExit(f"{backend} {precision} failed:\n{out.stderr[-2000:]}")
+                runs.setdefault((backend, precision), []).append(json.loads(out.stdout.strip().splitlines()[-1]))
+                print(backend, precision, json.dumps(runs[backend, precision][-1]), flush=True)
 
-    metric = next(k for k in next(iter(rows.values()))["metrics"] if k.startswith("test_")
+    metric = next(k for k in next(iter(runs.values()))[0]["metrics"] if k.startswith("test_")
                   and k not in ("test_loss", "test_examples"))
-    print(f"\nmachine: {machine()}; {args.recipe}, --limit {args.limit}, {args.epochs} epochs each, one run per row; "
-          f"throughput is the median of epochs 2..{args.epochs}, training batches only\n")
+
+    def median(backend, precision, key):
+        values = [run["examples_per_second"] if key == "speed" else run["metrics"][key] for run in runs[backend, precision]]
+        return statistics.median(values)
+
+    print(f"\nmachine: {machine()}; {args.recipe}, --limit {args.limit}, {args.epochs} epochs per run, median of "
+          f"{args.repeats} alternating runs; throughput is each run's median of epochs 2..{args.epochs}, training "
+          f"batches only\n")
     print(f"| backend | precision | training examples/s | vs float32 | {metric} | test_loss |")
     print("|---|---|---|---|---|---|")
-    for (backend, precision), row in rows.items():
-        speed = row["examples_per_second"]
-        base = rows.get((backend, "float32"), {}).get("examples_per_second")
-        ratio = f"{speed / base:.2f}x" if base else "-"
-        print(f"| {backend} | {precision} | {speed:,.0f} | {ratio} | {row['metrics'][metric]:.4f} | "
-              f"{row['metrics']['test_loss']:.4f} |")
+    for backend, precision in runs:
+        speed = median(backend, precision, "speed")
+        ratio = f"{speed / median(backend, 'float32', 'speed'):.2f}x" if (backend, "float32") in runs else "-"
+        print(f"| {backend} | {precision} | {speed:,.0f} | {ratio} | {median(backend, precision, metric):.4f} | "
+              f"{median(backend, precision, 'test_loss'):.4f} |")
 
 
 if __name__ == "__main__":
