@@ -8,7 +8,7 @@ It trains the default-size networks of `char_lm_shakespeare` (2 x LSTM(512)) and
 exports them, and times, on the tensorflow backend in this process:
 
 * characters per second generating `--length` characters at batch 1: through the Keras
-  step model (`zoo generate --engine keras`'s path), through the ONNX step artifact (`zoo generate`'s), and
+  step model (`zoo generate RUN --engine keras`'s path, built once), through the ONNX step artifact (`zoo generate`'s), and
   with a naive loop that re-runs the full model on the growing text for every character;
   and for 32 prompts in one batch;
 * classification latency at batch 1: ONNX (`ExportedModel.classify`) against
@@ -61,8 +61,8 @@ def main() -> None:
     import keras
     import numpy as np
 
+    from zoo.pretrained import load as zoo_load
     from zoo.runtime import ExportedModel
-    from zoo.tasks.language_model import sample_texts
     from zoo.training import load_run
 
     rows = []
@@ -77,14 +77,17 @@ def main() -> None:
             logits = model.predict_on_batch(np.array([ids], dtype="int32"))
             ids.append(int(np.argmax(keras.ops.convert_to_numpy(logits)[0, -1])))
 
-    keras_s = timed(lambda: sample_texts(recipe.model, model, vocab, [prompt], length=n, temperature=0), args.repeats)
+    # Both loaded once, as `zoo generate` does: the Keras step model (zoo.load(run, engine="keras"))
+    # and the ONNX step artifact; the timings are per generation call.
+    keras_steps = zoo_load(lm_run, engine="keras")
+    keras_s = timed(lambda: keras_steps.generate(prompt, n, temperature=0), args.repeats)
     onnx_s = timed(lambda: exported.generate(prompt, n, temperature=0), args.repeats)
     naive_s = timed(naive, max(1, args.repeats // 3))
     rows.append(("generation, batch 1", f"{n} greedy characters", f"naive loop {n / naive_s:,.0f} chars/s",
                  f"Keras step {n / keras_s:,.0f} chars/s ({naive_s / keras_s:.1f}x)",
                  f"ONNX step {n / onnx_s:,.0f} chars/s ({naive_s / onnx_s:.1f}x)"))
     prompts = [prompt] * 32
-    keras_32 = timed(lambda: sample_texts(recipe.model, model, vocab, prompts, length=n, temperature=0), args.repeats)
+    keras_32 = timed(lambda: keras_steps.generate(prompts, n, temperature=0), args.repeats)
     onnx_32 = timed(lambda: exported.generate(prompts, n, temperature=0), args.repeats)
     rows.append(("generation, 32 prompts in one batch", f"{n} greedy characters each", "",
                  f"Keras step {32 * n / keras_32:,.0f} chars/s", f"ONNX step {32 * n / onnx_32:,.0f} chars/s"))
