@@ -198,3 +198,20 @@ def test_bad_distribution_options_are_one_line_errors(args, message, tmp_path, c
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_batch_slices_partition_every_batch_in_every_epoch():
+    from zoo.distribute import BatchSlices
+    from zoo.tasks.datasets import ShuffledArrays
+
+    x, y = np.arange(13 * 3, dtype="float32").reshape(13, 3), np.arange(13)
+    data = ShuffledArrays(x, y, batch_size=13, seed=0)  # one batch per epoch: 13 rows
+    split = BatchSlices(data, parts=2, first=0, count=2)  # one process feeding both devices
+    for epoch in range(2):
+        data.start_epoch(epoch)  # as DataEpoch does
+        whole = data[0]
+        parts = [split[0], split[1]]
+        assert [len(p[1]) for p in parts] == [6, 7]
+        np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), whole[1])
+        assert BatchSlices(data, parts=2, first=1, count=1, uneven="whole")[0][1].tolist() == whole[1].tolist()
+    assert not np.array_equal(data[0][1], ShuffledArrays(x, y, batch_size=13, seed=0)[0][1])  # epochs differ

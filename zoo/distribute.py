@@ -197,7 +197,7 @@ def _tensorflow_placement() -> Placement:
     if workers > 1:
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         task = strategy.cluster_resolver.task_type, strategy.cluster_resolver.task_id
-        # The chief, when TF_CONFIG names one, is worker 0; otherwise worker 0 is.
+        # A chief named in TF_CONFIG is worker 0 and the workers follow it; without one, worker 0 is the chief.
         index = 0 if task[0] == "chief" else task[1] + len(cluster.get("chief", []))
         kind = "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
         return Placement("data-parallel", devices=strategy.num_replicas_in_sync, workers=workers, worker=index,
@@ -282,6 +282,7 @@ class BatchSlices(EpochDataset):
     def __init__(self, dataset: EpochDataset, *, parts: int, first: int, count: int, uneven: str = "split"):
         super().__init__(dataset.seed)
         self.dataset, self.parts, self.first, self.count, self.uneven = dataset, parts, first, count, uneven
+        self._batch = (None, None)  # (epoch and index, batch): a batch is built once for its `count` slices
 
     def start_epoch(self, epoch):
         super().start_epoch(epoch)
@@ -292,13 +293,16 @@ class BatchSlices(EpochDataset):
 
     def __getitem__(self, index):
         batch_index, offset = divmod(index, self.count)
-        batch = self.dataset[batch_index]
+        key = (self.dataset.epoch, batch_index)  # the inner dataset's epoch: DataEpoch sets that one
+        if self._batch[0] != key:
+            self._batch = (key, self.dataset[batch_index])
+        batch = self._batch[1]
         rows = len(keras.tree.flatten(batch)[0])
+        if rows % self.parts and self.uneven == "whole":
+            return batch
         if rows < self.parts:
             raise ZooError(f"batch {batch_index} has {rows} rows, fewer than the {self.parts} devices it is "
                            f"split across; raise --batch-size or --limit")
-        if rows % self.parts and self.uneven == "whole":
-            return batch
         part = self.first + offset
         start, stop = (rows * part) // self.parts, (rows * (part + 1)) // self.parts
         return keras.tree.map_structure(lambda a: a[start:stop], batch)
