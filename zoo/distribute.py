@@ -160,14 +160,13 @@ class EvenDataParallel(keras.distribution.DataParallel):
 
     @contextlib.contextmanager
     def scope(self):
+        import jax
         from keras.src.backend.jax import distribution_lib
 
         keras_input = distribution_lib.distribute_data_input
         patch = keras.__version__.startswith(CHECKED_KERAS)
 
-        def distribute_data_input(per_process_batch, layout, batch_dim_name):
-            import jax
-
+        def distribute_data_input(per_process_batch, layout, batch_dim_name):  # called for every batch
             shards = layout.mesh.shape[batch_dim_name] if isinstance(layout, jax.sharding.NamedSharding) else 1
             local_shards = max(1, shards // jax.process_count())
             rows = per_process_batch.shape[0] if per_process_batch.shape else 0
