@@ -97,3 +97,37 @@ def test_fast_path_equals_keras_path(build):
         np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
     for got, want in zip(got_grads, want_grads):
         np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+
+
+def inference_outputs(model, inputs):
+    """Every output of `model` with autograd off, as `predict_on_batch` and generation run it."""
+    import torch
+
+    with torch.no_grad():
+        outputs = model(inputs, training=False)
+    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    return [o.numpy().copy() for o in outputs]
+
+
+@pytest.mark.parametrize("build", [c[1] for c in CASES], ids=[c[0] for c in CASES])
+def test_inference_reuses_weights_only_while_they_are_unchanged(build):
+    """With autograd off the fast path keeps each layer's weights in torch's layout between
+    calls; a weight assignment (loading, an optimizer step) must be seen by the next call."""
+    if not TORCH:
+        assert not torch_rnn.enable()
+        return
+    model, inputs = build()
+    first = inference_outputs(model, inputs)
+    np.testing.assert_array_equal(inference_outputs(model, inputs)[0], first[0])  # the reused layout
+    rng = np.random.default_rng(2)
+    for variable in model.trainable_variables:  # in place, as set_weights and optimizers do
+        variable.assign(rng.standard_normal(variable.shape).astype("float32") * 0.3)
+    got = inference_outputs(model, inputs)
+    try:
+        torch_rnn.disable()
+        want = inference_outputs(model, inputs)
+    finally:
+        torch_rnn.enable()
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, atol=1e-5, rtol=1e-5)
+    assert not all(np.allclose(g, f) for g, f in zip(got, first))  # the new weights were used

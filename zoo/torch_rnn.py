@@ -9,6 +9,13 @@ fused kernel on the CPU too, where it computes the same function: default activa
 trace. Anything else goes to Keras's own path unchanged. Bidirectional layers run as two
 fused calls (Keras's own bidirectional kernel is CUDA-only).
 
+Inference (autograd off, as in ``predict_on_batch`` and the step models of generation)
+also reuses each layer's weights in torch's layout: Keras re-transposes (and, for a GRU,
+re-orders) every kernel on every call, which for a one-token step of a 2 x LSTM(512) cost
+more than the kernel itself. The copy is kept per weight tensor and rebuilt when the
+weights change (torch's in-place version counter, bumped by every assignment and optimizer
+step); training calls never use it, so gradients flow to the weights as before.
+
 Only the backend function a layer calls is replaced, not the layer: saved ``.keras``
 files stay plain Keras and load anywhere. The replacement is guarded by the Keras version
 whose private torch RNN module it was checked against; ``tests/test_fast_path.py`` checks
@@ -17,10 +24,11 @@ outputs, states and gradients against Keras's path for every family.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 CHECKED_KERAS = ("3.15.",)  # keras.src.backend.torch.rnn as read for this module
-_state = {"enabled": False, "keras_lstm": None, "keras_gru": None}
+_state = {"enabled": False, "keras_lstm": None, "keras_gru": None, "prepare": {}}
 fused_calls = 0  # how many layer calls took the fused kernel (the tests check it is used)
 
 
@@ -47,6 +55,10 @@ def enable() -> bool:
                   tanh=(activations.tanh, torch.tanh, ops.tanh), sigmoid=(activations.sigmoid, torch.sigmoid, ops.sigmoid))
     backend.lstm = _fused_lstm
     backend.gru = _fused_gru
+    for name in ("prepare_lstm_params", "prepare_gru_params"):
+        keras_prepare = getattr(rnn, name)
+        _state["prepare"][name] = keras_prepare
+        setattr(rnn, name, _reusing_inference_weights(keras_prepare))
     return True
 
 
@@ -64,7 +76,34 @@ def disable() -> None:
     from keras.src import backend
 
     backend.lstm, backend.gru = _state["keras_lstm"], _state["keras_gru"]
+    rnn = _keras_torch_rnn()
+    for name, keras_prepare in _state["prepare"].items():
+        setattr(rnn, name, keras_prepare)
     _state["enabled"] = False
+
+
+def _reusing_inference_weights(prepare):
+    """`prepare(kernel, recurrent_kernel, bias, device)` (Keras's conversion of a layer's
+    weights to torch's layout) that, with autograd off, returns the previous result for the
+    same unchanged weight tensors instead of copying them again."""
+    import torch
+
+    attribute = f"_zoo_{prepare.__name__}"  # kept on the kernel tensor: gone with the layer
+
+    def prepare_or_reuse(kernel, recurrent_kernel, bias, device):
+        weights = (kernel, recurrent_kernel, bias)
+        # Only the layers' own variables (leaf Parameters) have a stable identity; a value
+        # cast by a mixed-precision policy is a new tensor on every call.
+        if torch.is_grad_enabled() or not all(isinstance(w, torch.nn.Parameter) for w in weights):
+            return prepare(kernel, recurrent_kernel, bias, device)
+        key = (tuple(id(w) for w in weights), tuple(w._version for w in weights), str(device))
+        entry = getattr(kernel, attribute, None)
+        if entry is None or entry[0] != key:
+            entry = (key, prepare(kernel, recurrent_kernel, bias, device))
+            setattr(kernel, attribute, entry)
+        return entry[1]
+
+    return prepare_or_reuse
 
 
 def _fusable(inputs, mask, activation, recurrent_activation, unroll, bias) -> bool:
@@ -81,6 +120,26 @@ def _fusable(inputs, mask, activation, recurrent_activation, unroll, bias) -> bo
         # CUDA tensors already take Keras's own cuDNN path.
         and not (isinstance(inputs, torch.Tensor) and inputs.device.type == "cuda")
     )
+
+
+@contextlib.contextmanager
+def _kernel_choice(inputs):
+    """A context for the fused call. One inference time step (a generation step) skips
+    oneDNN, which re-lays out the weights on every call (0.5 ms a step for an LSTM(512),
+    more than the step's arithmetic); torch's own kernel then runs the same gate equations.
+    (The switch is process-wide for the call's duration: another thread's RNN at that moment
+    takes the same native kernel, equally correct.)"""
+    import torch
+
+    mkldnn = torch.backends.mkldnn
+    if inputs.shape[1] != 1 or torch.is_grad_enabled() or not mkldnn.enabled:
+        yield
+        return
+    mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        mkldnn.enabled = True
 
 
 def _prepared(inputs, states, kernel, recurrent_kernel, bias, go_backwards):
@@ -108,8 +167,9 @@ def _fused_lstm(inputs, initial_state_h, initial_state_c, mask, kernel, recurren
     rnn = _keras_torch_rnn()
     inputs, (h, c), kernel, recurrent_kernel, bias = _prepared(
         inputs, [initial_state_h, initial_state_c], kernel, recurrent_kernel, bias, go_backwards)
-    return rnn._cudnn_lstm(inputs, h, c, kernel, recurrent_kernel, bias, return_sequences=return_sequences,
-                           device=inputs.device)
+    with _kernel_choice(inputs):
+        return rnn._cudnn_lstm(inputs, h, c, kernel, recurrent_kernel, bias, return_sequences=return_sequences,
+                               device=inputs.device)
 
 
 def _fused_gru(inputs, initial_state, mask, kernel, recurrent_kernel, bias, activation, recurrent_activation,
@@ -124,5 +184,6 @@ def _fused_gru(inputs, initial_state, mask, kernel, recurrent_kernel, bias, acti
     rnn = _keras_torch_rnn()
     inputs, (h,), kernel, recurrent_kernel, bias = _prepared(
         inputs, [initial_state], kernel, recurrent_kernel, bias, go_backwards)
-    return rnn._cudnn_gru(inputs, h, kernel, recurrent_kernel, bias, return_sequences=return_sequences,
-                          device=inputs.device)
+    with _kernel_choice(inputs):
+        return rnn._cudnn_gru(inputs, h, kernel, recurrent_kernel, bias, return_sequences=return_sequences,
+                              device=inputs.device)
