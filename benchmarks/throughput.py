@@ -2,6 +2,8 @@
 
     python benchmarks/throughput.py [--networks fashion,char_lm,addition]
         [--backends tensorflow,jax,torch] [--repeats 3] [--steps 20]
+        [--steps-per-execution N] [--jit-compile true|false]       # compile levers
+        [--input recipe|arrays] [--workers N] [--threads INTRA[,INTER]]  # input and threads
 
 For each network the zoo's own training path (the recipe's data pipeline, model, compile
 settings and `fit`, in a fresh process per backend) and a plain PyTorch program of the
@@ -12,7 +14,8 @@ per second, and each backend's ratio to plain PyTorch. Time it on an otherwise i
 
 The networks are the recipes': `lstm_fashion_mnist` (2 x LSTM(128) over 28 rows),
 `char_lm_shakespeare` (2 x LSTM(512), batch 64 x 100 characters) and `seq2seq_addition`
-(LSTM(256) encoder-decoder, batch 128). Validation is not timed.
+(LSTM(256) encoder-decoder, batch 128). Validation is not timed. The lever options change
+only the zoo's side, so one run measures a lever against plain PyTorch in the same table.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import subprocess
 import sys
 import time
 
+import numpy as np
+
 NETWORKS = {
     # name: (recipe, unit of throughput)
     "fashion": ("lstm_fashion_mnist", "images/s"),
@@ -35,9 +40,11 @@ NETWORKS = {
 
 
 # ---------------------------------------------------------------------- the zoo's own path
-def zoo_throughput(recipe_name: str, steps: int, engine: dict) -> float:
+def zoo_throughput(recipe_name: str, steps: int, engine: dict, pipeline: dict) -> float:
     """Examples (characters for a language model) per second of `fit` on the recipe's data;
-    `engine` overrides compile options (``steps_per_execution``, ``jit_compile``) to try them."""
+    `engine` overrides compile options (``steps_per_execution``, ``jit_compile``) to try them,
+    `pipeline` the input (``input``: ``arrays`` feeds the same batches as in-memory arrays
+    instead of the recipe's ``PyDataset``; ``workers``: the dataset's prefetch threads)."""
     import keras
 
     from zoo.recipe import load_recipe
@@ -56,10 +63,46 @@ def zoo_throughput(recipe_name: str, steps: int, engine: dict) -> float:
         compile_model(fit_model, recipe, task, **engine)
     x, y = data.train[0]
     per_batch = y.size if recipe.task == "language_model" else len(y)
-    fit_model.fit(data.train, epochs=1, steps_per_epoch=2, verbose=0, shuffle=False)  # compile and warm up
+    if pipeline.get("input") == "arrays":  # the same batches, built before timing
+        batches = [data.train[i % len(data.train)] for i in range(steps)]
+        arrays = keras.tree.map_structure(lambda *parts: np.concatenate(parts), *batches)
+
+        rows = len(keras.tree.flatten(y)[0])
+
+        def fit(n):
+            inputs, targets = keras.tree.map_structure(lambda a: a[:n * rows], arrays)
+            fit_model.fit(inputs, targets, batch_size=rows, epochs=1, verbose=0, shuffle=False)
+    else:
+        if pipeline.get("workers"):
+            data.train.workers = pipeline["workers"]
+
+        def fit(n):
+            fit_model.fit(data.train, epochs=1, steps_per_epoch=n, verbose=0, shuffle=False)
+    fit(2)  # compile and warm up
     started = time.perf_counter()
-    fit_model.fit(data.train, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
+    fit(steps)
     return steps * per_batch / (time.perf_counter() - started)
+
+
+def set_threads(kind: str, threads: str) -> None:
+    """Intra-op (and, after a comma, inter-op) thread counts of `kind`'s runtime, set before
+    it starts (JAX: only the intra-op count, through XLA's flags)."""
+    intra, _, inter = threads.partition(",")
+    if kind == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(int(intra))
+        if inter:
+            tf.config.threading.set_inter_op_parallelism_threads(int(inter))
+    elif kind == "jax":
+        flags = f"--xla_cpu_multi_thread_eigen={'false' if intra == '1' else 'true'} intra_op_parallelism_threads={intra}"
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flags).strip()
+    else:  # torch, under Keras or plain
+        import torch
+
+        torch.set_num_threads(int(intra))
+        if inter:
+            torch.set_num_interop_threads(int(inter))
 
 
 # ---------------------------------------------------------------------- plain PyTorch
@@ -147,15 +190,15 @@ def torch_throughput(network: str, steps: int) -> float:
 
 
 # ---------------------------------------------------------------------- driver
-def measure(kind: str, network: str, steps: int, engine: dict) -> float:
+def measure(kind: str, network: str, steps: int, engine: dict, pipeline: dict) -> float:
     """One measurement in a fresh process (the Keras backend is fixed per process)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     if kind == "torch-keras":  # the torch backend on Keras's own RNN path, without zoo.torch_rnn
         kind, env["ZOO_FUSED_RNN"] = "torch", "0"
     if kind != "plain":
         env["KERAS_BACKEND"] = kind
-    out = subprocess.run([sys.executable, __file__, "--one", kind, network, str(steps), json.dumps(engine)], env=env,
-                         capture_output=True, text=True)
+    out = subprocess.run([sys.executable, __file__, "--one", kind, network, str(steps), json.dumps(engine),
+                          json.dumps(pipeline)], env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"{kind} {network} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])["throughput"]
@@ -182,12 +225,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--steps-per-execution", type=int, help="try a compile option (default: the zoo's)")
     parser.add_argument("--jit-compile", choices=["true", "false"], help="try a compile option (default: the zoo's)")
-    parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--input", choices=["recipe", "arrays"], default="recipe",
+                        help="try the input pipeline: the recipe's PyDataset, or the same batches as arrays")
+    parser.add_argument("--workers", type=int, help="try the PyDataset's prefetch threads (default: 1, none)")
+    parser.add_argument("--threads", help="try thread settings on the zoo's side: INTRA[,INTER] op threads")
+    parser.add_argument("--one", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        kind, network, steps, engine = args.one
+        kind, network, steps, engine, pipeline = args.one
+        pipeline = json.loads(pipeline)
+        if pipeline.get("threads") and kind != "plain":
+            set_threads(kind, pipeline["threads"])
         value = (torch_throughput(network, int(steps)) if kind == "plain"
-                 else zoo_throughput(NETWORKS[network][0], int(steps), json.loads(engine)))
+                 else zoo_throughput(NETWORKS[network][0], int(steps), json.loads(engine), pipeline))
         print(json.dumps({"throughput": value}))
         return
 
@@ -196,16 +246,18 @@ def main() -> None:
         engine["steps_per_execution"] = args.steps_per_execution
     if args.jit_compile:
         engine["jit_compile"] = args.jit_compile == "true"
+    pipeline = {key: value for key, value in (("input", args.input if args.input != "recipe" else None),
+                                               ("workers", args.workers), ("threads", args.threads)) if value}
     kinds = ["plain", *args.backends.split(",")]
     results = {}
     for network in args.networks.split(","):
         for repeat in range(args.repeats):
             for kind in kinds:  # alternating, so drifts in machine load hit every column alike
-                value = measure(kind, network, args.steps, engine)
+                value = measure(kind, network, args.steps, engine, pipeline)
                 results.setdefault((network, kind), []).append(value)
                 print(f"{network} {kind} run {repeat + 1}: {value:,.0f} {NETWORKS[network][1]}", flush=True)
     print(f"\nmachine: {machine()}; median of {args.repeats} alternating runs, {args.steps} timed steps each"
-          + (f"; compile options {engine}" if engine else "") + "\n")
+          + (f"; compile options {engine}" if engine else "") + (f"; pipeline {pipeline}" if pipeline else "") + "\n")
     print("| network | unit | plain PyTorch | " + " | ".join(f"zoo {k}" for k in kinds[1:]) + " |")
     print("|---|---|---|" + "---|" * (len(kinds) - 1))
     for network in args.networks.split(","):
