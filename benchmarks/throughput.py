@@ -8,7 +8,7 @@
 For each network the zoo's own training path (the recipe's data pipeline, model, compile
 settings and `fit`, in a fresh process per backend) and a plain PyTorch program of the
 same network (`nn.LSTM`, Adam, a Python loop: the tutorial's style, written below) train
-`--steps` batches after a warm-up of 8 (timed inside one `fit`, see `step_clock`); the runs alternate (plain, tensorflow, jax, torch,
+`--steps` batches after a warm-up (timed inside one `fit`, see `step_clock`); the runs alternate (plain, tensorflow, jax, torch,
 plain, ...) and the table shows the median of `--repeats` runs, in examples (or characters)
 per second, and each backend's ratio to plain PyTorch. Time it on an otherwise idle machine.
 
@@ -63,21 +63,28 @@ def zoo_throughput(recipe_name: str, steps: int, engine: dict, pipeline: dict) -
         compile_model(fit_model, recipe, task, **engine)
     x, y = data.train[0]
     per_batch = y.size if recipe.task == "language_model" else len(y)
-    total = WARMUP_STEPS + steps
-    clock = step_clock(WARMUP_STEPS)
     if pipeline.get("input") == "arrays":  # the same batches, built before timing
-        batches = [data.train[i % len(data.train)] for i in range(total)]
+        batches = [data.train[i % len(data.train)] for i in range(WARMUP_STEPS + steps)]
         inputs, targets = keras.tree.map_structure(lambda *parts: np.concatenate(parts), *batches)
-        fit_model.fit(inputs, targets, batch_size=len(keras.tree.flatten(y)[0]), epochs=1, verbose=0, shuffle=False,
-                      callbacks=[clock])
+        rows = len(keras.tree.flatten(y)[0])
+
+        def fit(n, callbacks=()):
+            fit_model.fit(*keras.tree.map_structure(lambda a: a[:n * rows], (inputs, targets)), batch_size=rows,
+                          epochs=1, verbose=0, shuffle=False, callbacks=list(callbacks))
     else:
         if pipeline.get("workers"):
             data.train.workers = pipeline["workers"]
-        fit_model.fit(data.train, epochs=1, steps_per_epoch=total, verbose=0, shuffle=False, callbacks=[clock])
+
+        def fit(n, callbacks=()):
+            fit_model.fit(data.train, epochs=1, steps_per_epoch=n, verbose=0, shuffle=False, callbacks=list(callbacks))
+    fit(WARMUP_STEPS)  # compiling, and a process's first steps, which run slower
+    clock = step_clock(CLOCK_START)
+    fit(CLOCK_START + steps, [clock])
     return steps * per_batch / clock.seconds
 
 
-WARMUP_STEPS = 8  # compiling and the first steps, not timed: one call of 8 steps on tensorflow and jax
+WARMUP_STEPS = 16  # a first fit, not timed: compiling, and a process's first, slower steps
+CLOCK_START = 8  # the timed fit's first call of 8 steps (tensorflow, jax), not timed either
 
 
 def step_clock(warmup: int):
@@ -86,8 +93,8 @@ def step_clock(warmup: int):
 
     Timing inside one `fit` leaves out what `fit` does once per call (its iterator over the
     dataset, the callbacks): real training pays that once per epoch of hundreds of steps,
-    while a 16-step `fit` would charge it to every step (12 ms a step for `seq2seq_addition`
-    on tensorflow). The plain PyTorch loop is timed the same way, after its warm-up.
+    while timing a whole 16-step `fit` charged it to every step (about 4 ms a step for
+    `seq2seq_addition` on tensorflow). The plain PyTorch loop is timed after its warm-up too.
     """
     import keras
 
@@ -99,6 +106,8 @@ def step_clock(warmup: int):
             if self.started is None and batch + 1 >= warmup:
                 if batch + 1 != warmup:
                     raise SystemExit(f"the warm-up of {warmup} steps does not end where a call ends")
+                # JAX dispatches asynchronously: wait for the warm-up's results first.
+                keras.tree.map_structure(lambda value: np.asarray(value), logs or {})
                 self.started = time.perf_counter()
 
         def on_train_end(self, logs=None):

@@ -1,10 +1,11 @@
 """The fast recurrent path computes what Keras's own path computes.
 
 On the torch backend, zoo.torch_rnn routes LSTM and GRU layers to torch's fused kernels on
-the CPU. For every family (and bidirectional layers, step models that return states, and
+the CPU, and inference calls reuse the weights in torch's layout while they are unchanged.
+For every family (and bidirectional layers, step models that return states, and
 carried-state models), outputs and gradients must equal those of Keras's reference path
-within 1e-5. TensorFlow and JAX have no such replacement: their layers always run Keras's
-own kernels, which the first test pins down.
+within 1e-5, before and after the weights change. TensorFlow and JAX have no such
+replacement: their layers always run Keras's own kernels, which the first test pins down.
 """
 
 import keras
@@ -37,6 +38,10 @@ def outputs_and_gradients(model, inputs):
     grads = [np.zeros(v.shape) if v.value.grad is None else v.value.grad.detach().numpy().copy()
              for v in model.trainable_variables]
     return [o.detach().numpy() for o in outputs], grads
+
+
+def recurrent_layers(model) -> list:
+    return [layer for layer in model._flatten_layers() if isinstance(layer, (keras.layers.LSTM, keras.layers.GRU))]
 
 
 def full(name, **extra):
@@ -90,7 +95,7 @@ def test_fast_path_equals_keras_path(build):
         torch_rnn.enable()
     calls = torch_rnn.fused_calls
     got_outputs, got_grads = outputs_and_gradients(model, inputs)
-    recurrent = [layer for layer in model._flatten_layers() if isinstance(layer, (keras.layers.LSTM, keras.layers.GRU))]
+    recurrent = recurrent_layers(model)
     assert (torch_rnn.fused_calls > calls) == bool(recurrent)  # the fused kernel really ran
     assert len(got_outputs) == len(want_outputs) and len(got_grads) == len(want_grads)
     for got, want in zip(got_outputs, want_outputs):
@@ -118,7 +123,10 @@ def test_inference_reuses_weights_only_while_they_are_unchanged(build):
         return
     model, inputs = build()
     first = inference_outputs(model, inputs)
-    np.testing.assert_array_equal(inference_outputs(model, inputs)[0], first[0])  # the reused layout
+    reused = torch_rnn.reused_weights
+    np.testing.assert_array_equal(inference_outputs(model, inputs)[0], first[0])
+    recurrent = recurrent_layers(model)
+    assert (torch_rnn.reused_weights > reused) == bool(recurrent)  # the second call reused the layout
     rng = np.random.default_rng(2)
     for variable in model.trainable_variables:  # in place, as set_weights and optimizers do
         variable.assign(rng.standard_normal(variable.shape).astype("float32") * 0.3)

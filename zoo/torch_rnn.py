@@ -30,6 +30,7 @@ import os
 CHECKED_KERAS = ("3.15.",)  # keras.src.backend.torch.rnn as read for this module
 _state = {"enabled": False, "keras_lstm": None, "keras_gru": None, "prepare": {}}
 fused_calls = 0  # how many layer calls took the fused kernel (the tests check it is used)
+reused_weights = 0  # how many inference calls reused a layer's weights in torch's layout
 
 
 def enable() -> bool:
@@ -97,10 +98,13 @@ def _reusing_inference_weights(prepare):
         if torch.is_grad_enabled() or not all(isinstance(w, torch.nn.Parameter) for w in weights):
             return prepare(kernel, recurrent_kernel, bias, device)
         key = (tuple(id(w) for w in weights), tuple(w._version for w in weights), str(device))
+        global reused_weights
         entry = getattr(kernel, attribute, None)
         if entry is None or entry[0] != key:
             entry = (key, prepare(kernel, recurrent_kernel, bias, device))
             setattr(kernel, attribute, entry)
+        else:
+            reused_weights += 1
         return entry[1]
 
     return prepare_or_reuse
