@@ -8,9 +8,10 @@
 For each network the zoo's own training path (the recipe's data pipeline, model, compile
 settings and `fit`, in a fresh process per backend) and a plain PyTorch program of the
 same network (`nn.LSTM`, Adam, a Python loop: the tutorial's style, written below) train
-`--steps` batches after a warm-up (timed inside one `fit`, see `step_clock`); the runs alternate (plain, tensorflow, jax, torch,
-plain, ...) and the table shows the median of `--repeats` runs, in examples (or characters)
-per second, and each backend's ratio to plain PyTorch. Time it on an otherwise idle machine.
+`--steps` batches after a warm-up (the zoo timed inside one `fit`, see `step_clock`); the
+runs alternate (plain, tensorflow, jax, torch, plain, ...) and the table shows the median of
+`--repeats` runs, in examples (or characters) per second, and each backend's ratio to plain
+PyTorch. Time it on an otherwise idle machine.
 
 The networks are the recipes': `lstm_fashion_mnist` (2 x LSTM(128) over 28 rows),
 `char_lm_shakespeare` (2 x LSTM(512), batch 64 x 100 characters) and `seq2seq_addition`
@@ -37,6 +38,10 @@ NETWORKS = {
     "char_lm": ("char_lm_shakespeare", "chars/s"),
     "addition": ("seq2seq_addition", "problems/s"),
 }
+
+
+WARMUP_STEPS = 16  # a first fit, not timed: compiling, and a process's first, slower steps
+CLOCK_START = 8  # the timed fit's first call of 8 steps (tensorflow, jax), not timed either
 
 
 # ---------------------------------------------------------------------- the zoo's own path
@@ -83,18 +88,14 @@ def zoo_throughput(recipe_name: str, steps: int, engine: dict, pipeline: dict) -
     return steps * per_batch / clock.seconds
 
 
-WARMUP_STEPS = 16  # a first fit, not timed: compiling, and a process's first, slower steps
-CLOCK_START = 8  # the timed fit's first call of 8 steps (tensorflow, jax), not timed either
-
-
 def step_clock(warmup: int):
     """A Keras callback timing the steps after the first `warmup` ones, up to the end of `fit`
     (its ``seconds``).
 
     Timing inside one `fit` leaves out what `fit` does once per call (its iterator over the
     dataset, the callbacks): real training pays that once per epoch of hundreds of steps,
-    while timing a whole 16-step `fit` charged it to every step (about 4 ms a step for
-    `seq2seq_addition` on tensorflow). The plain PyTorch loop is timed after its warm-up too.
+    while timing a whole 16-step `fit` charged a 16th of it to every step. The plain PyTorch
+    loop is timed after its warm-up too.
     """
     import keras
 
