@@ -92,13 +92,13 @@ def _reusing_inference_weights(prepare):
     attribute = f"_zoo_{prepare.__name__}"  # kept on the kernel tensor: gone with the layer
 
     def prepare_or_reuse(kernel, recurrent_kernel, bias, device):
+        global reused_weights
         weights = (kernel, recurrent_kernel, bias)
         # Only the layers' own variables (leaf Parameters) have a stable identity; a value
         # cast by a mixed-precision policy is a new tensor on every call.
         if torch.is_grad_enabled() or not all(isinstance(w, torch.nn.Parameter) for w in weights):
             return prepare(kernel, recurrent_kernel, bias, device)
         key = (tuple(id(w) for w in weights), tuple(w._version for w in weights), str(device))
-        global reused_weights
         entry = getattr(kernel, attribute, None)
         if entry is None or entry[0] != key:
             entry = (key, prepare(kernel, recurrent_kernel, bias, device))
