@@ -200,6 +200,20 @@ def test_bad_distribution_options_are_one_line_errors(args, message, tmp_path, c
     assert not (tmp_path / "run").exists()
 
 
+# torch cannot train data-parallel: no Keras internals are patched for it.
+if BACKEND != "torch":
+    def test_keras_workarounds_find_the_keras_internals_they_patch():
+        """On the installed Keras each patch finds the private function it replaces, called as it
+        was read: a Keras that moved one fails here, not as a data-parallel run failing in Keras."""
+        from zoo.distribute import keras_workarounds
+
+        if BACKEND == "jax":
+            assert keras_workarounds.jax_data_input_module() is not None
+        else:
+            model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+            assert keras_workarounds.tf_trainer_as_read(model)
+
+
 def test_batch_slices_partition_every_batch_in_every_epoch():
     from zoo.distribute import BatchSlices
     from zoo.tasks.datasets import ShuffledArrays
