@@ -1,26 +1,128 @@
-"""The fast recurrent path computes what Keras's own path computes.
+"""The fast recurrent path is on where it should be, and computes what Keras's path computes.
 
 On the torch backend, zoo.torch_rnn routes LSTM and GRU layers to torch's fused kernels on
 the CPU, and inference calls reuse the weights in torch's layout while they are unchanged.
-For every family (and bidirectional layers, step models that return states, and
+It must be active with the Keras and torch versions pyproject.toml pins, and where a Keras
+or torch internal it needs is missing it must say so in one line and leave Keras's path
+working. For every family (and bidirectional layers, step models that return states, and
 carried-state models), outputs and gradients must equal those of Keras's reference path
 within 1e-5, before and after the weights change. TensorFlow and JAX have no such
-replacement: their layers always run Keras's own kernels, which the first test pins down.
+replacement: their layers always run Keras's own kernels, silently.
 """
+
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
 import pytest
 
-from conftest import random_batch
-from zoo import torch_rnn
+from conftest import REPO, random_batch
+from zoo import layers, torch_rnn
 from zoo.registry import get_spec, list_models
 
 TORCH = keras.backend.backend() == "torch"
 
 
-def test_the_fast_path_is_on_exactly_for_torch():
+def test_the_fast_path_is_active_exactly_on_torch(capsys):
+    """Fails when the check of Keras's internals stops matching the pinned versions: the
+    fast path must never turn off silently there."""
+    from keras.src import backend
+
     assert torch_rnn.enable() is TORCH
+    assert torch_rnn.status() == ("active" if TORCH else "not the torch backend")
+    expected = "zoo.torch_rnn" if TORCH else f"keras.src.backend.{keras.backend.backend()}.rnn"
+    assert backend.lstm.__module__ == backend.gru.__module__ == expected
+    assert capsys.readouterr().err == ""
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    """The fast path off and never warned about, as in a new process; restored afterwards."""
+    torch_rnn.disable()
+    monkeypatch.setitem(torch_rnn._state, "warned", False)
+    yield monkeypatch
+    monkeypatch.undo()
+    assert torch_rnn.enable() is TORCH
+
+
+def _cudnn_lstm_with_a_new_parameter(inputs, initial_state_h, initial_state_c, kernel, recurrent_kernel, bias,
+                                     return_sequences, device, batch_first=True):
+    raise AssertionError("never called: the fast path is off")
+
+
+def _lstm_with_a_new_parameter(inputs, initial_state_h, initial_state_c, mask, kernel, recurrent_kernel, bias,
+                               activation, recurrent_activation, return_sequences=False, go_backwards=False,
+                               unroll=False, batch_first=True, use_cudnn="auto"):
+    raise AssertionError("never called: the layers call keras.src.backend.lstm")
+
+
+# Changes a Keras release could make to keras.src.backend.torch.rnn (None: the function is gone).
+BREAKAGES = {
+    "prepare_gru_params": None,
+    "_cudnn_lstm": _cudnn_lstm_with_a_new_parameter,
+    "lstm": _lstm_with_a_new_parameter,
+}
+
+
+@pytest.mark.parametrize("name", list(BREAKAGES))
+def test_a_missing_internal_leaves_keras_path_with_one_line(fresh, capsys, name):
+    if not TORCH:
+        assert not torch_rnn.enable()  # other backends never look at torch's internals
+        return
+    rnn = torch_rnn._keras_torch_rnn()
+    if BREAKAGES[name] is None:
+        fresh.delattr(rnn, name)
+    else:
+        fresh.setattr(rnn, name, BREAKAGES[name])
+    assert torch_rnn.enable() is False and torch_rnn.enable() is False
+    said = capsys.readouterr().err.splitlines()
+    assert len(said) == 1, said  # once, not once per call
+    assert f"keras.src.backend.torch.rnn.{name}" in said[0] and "Keras's slower RNN path" in said[0]
+    assert "ZOO_FUSED_RNN=0" in said[0]
+    assert torch_rnn.status().startswith(f"unavailable: keras.src.backend.torch.rnn.{name}")
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6, 3)), layers.lstm(4, name="lstm", return_sequences=True),
+                              layers.gru(4, name="gru"), layers.logits(1)])
+    model.compile(optimizer="adam", loss="mse")
+    calls = torch_rnn.fused_calls
+    x, y = np.random.default_rng(0).standard_normal((8, 6, 3)), np.zeros((8, 1))
+    history = model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert np.isfinite(model.predict(x, verbose=0)).all()
+    assert torch_rnn.fused_calls == calls  # Keras's own path ran
+    assert "zoo:" not in capsys.readouterr().err
+
+
+PROCESS = """
+import importlib, keras
+if keras.backend.backend() == "torch":  # as in a Keras release without this function
+    del importlib.import_module("keras.src.backend.torch.rnn").prepare_gru_params
+import zoo.layers  # enables the fast path where it can
+from zoo import torch_rnn
+print(torch_rnn.enable(), torch_rnn.status())
+"""
+
+
+@pytest.mark.parametrize("opt_out", [False, True], ids=["default", "ZOO_FUSED_RNN=0"])
+def test_a_process_says_once_that_the_fast_path_is_off_unless_opted_out(opt_out):
+    """Importing zoo.layers, then enabling again, in a process whose Keras lacks a function
+    the fast path needs: one line on torch, none with ZOO_FUSED_RNN=0 or on other backends."""
+    env = {k: v for k, v in os.environ.items() if k != "ZOO_FUSED_RNN"}
+    env.update(KERAS_BACKEND=keras.backend.backend(), **({"ZOO_FUSED_RNN": "0"} if opt_out else {}))
+    done = subprocess.run([sys.executable, "-c", PROCESS], env=env, cwd=REPO, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    said = [line for line in done.stderr.splitlines() if "ZOO_FUSED_RNN" in line]
+    if TORCH and not opt_out:
+        assert len(said) == 1 and said[0].startswith("zoo: ") and "prepare_gru_params" in said[0], said
+        assert done.stdout.strip() == "False unavailable: keras.src.backend.torch.rnn.prepare_gru_params"
+    else:
+        assert said == []
+        expected = "disabled by ZOO_FUSED_RNN=0" if TORCH else "not the torch backend"
+        assert done.stdout.strip() == f"False {expected}"
 
 
 def outputs_and_gradients(model, inputs):

@@ -17,18 +17,23 @@ weights change (torch's in-place version counter, bumped by every assignment and
 step); training calls never use it, so gradients flow to the weights as before.
 
 Only the backend function a layer calls is replaced, not the layer: saved ``.keras``
-files stay plain Keras and load anywhere. The replacement is guarded by the Keras version
-whose private torch RNN module it was checked against; ``tests/test_fast_path.py`` checks
-outputs, states and gradients against Keras's path for every family.
+files stay plain Keras and load anywhere. The replacement is guarded by a check of exactly
+the private Keras and torch functions it patches or calls (their presence and parameter
+names), not by a version string; where one is missing it says so once on stderr and leaves
+Keras's path in place. :func:`status` tells which applies. ``tests/test_fast_path.py``
+checks that it is active on the pinned Keras, and outputs, states and gradients against
+Keras's path for every family.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
+import inspect
 import os
+import sys
 
-CHECKED_KERAS = ("3.15.",)  # keras.src.backend.torch.rnn as read for this module
-_state = {"enabled": False, "keras_lstm": None, "keras_gru": None, "prepare": {}}
+_state = {"enabled": False, "warned": False, "keras_lstm": None, "keras_gru": None, "prepare": {}}
 fused_calls = 0  # how many layer calls took the fused kernel (the tests check it is used)
 reused_weights = 0  # how many inference calls reused a layer's weights in torch's layout
 
@@ -36,24 +41,34 @@ reused_weights = 0  # how many inference calls reused a layer's weights in torch
 def enable() -> bool:
     """Route torch-backend LSTM and GRU layers to the fused CPU kernels; True when active.
 
-    A no-op on other backends, on other Keras versions, and with ``ZOO_FUSED_RNN=0``.
+    A silent no-op on other backends and with ``ZOO_FUSED_RNN=0``; where a Keras or torch
+    internal it needs is missing, one line on stderr (once per process) and False.
     """
     import keras
 
     if _state["enabled"]:
         return True
-    if (keras.backend.backend() != "torch" or os.environ.get("ZOO_FUSED_RNN") == "0"
-            or not keras.__version__.startswith(CHECKED_KERAS)):
+    if keras.backend.backend() != "torch" or _opted_out():
         return False
-    from keras.src import backend
-
+    missing = _missing_internals()
+    if missing:
+        # A print, not warnings.warn: a warning is shown with its caller's source line (two
+        # lines), is repeated per call site rather than once per process, and under
+        # `-W error` would make importing zoo.layers fail instead of falling back.
+        if not _state["warned"]:
+            _state["warned"] = True
+            print(f"zoo: torch LSTM/GRU fast path off, missing in this Keras/torch: {', '.join(missing)}; "
+                  "using Keras's slower RNN path (ZOO_FUSED_RNN=0 chooses it and silences this)",
+                  file=sys.stderr)
+        return False
     import torch
-    from keras.src import activations, ops
+    from keras.src import activations, backend
 
     rnn = _keras_torch_rnn()
     # Resolved once here, not in every layer call of a training step.
     _state.update(keras_lstm=rnn.lstm, keras_gru=rnn.gru, enabled=True,
-                  tanh=(activations.tanh, torch.tanh, ops.tanh), sigmoid=(activations.sigmoid, torch.sigmoid, ops.sigmoid))
+                  tanh=(activations.tanh, torch.tanh, keras.ops.tanh),
+                  sigmoid=(activations.sigmoid, torch.sigmoid, keras.ops.sigmoid))
     backend.lstm = _fused_lstm
     backend.gru = _fused_gru
     for name in ("prepare_lstm_params", "prepare_gru_params"):
@@ -63,10 +78,68 @@ def enable() -> bool:
     return True
 
 
+def status() -> str:
+    """Which path torch LSTM and GRU layers take: "active" (the fused kernels), "not the
+    torch backend", "disabled by ZOO_FUSED_RNN=0", "unavailable: <missing internals>", or
+    "off: enable() not called" (before importing zoo.layers, or after :func:`disable`)."""
+    import keras
+
+    if _state["enabled"]:
+        return "active"
+    if keras.backend.backend() != "torch":
+        return "not the torch backend"
+    if _opted_out():
+        return "disabled by ZOO_FUSED_RNN=0"
+    missing = _missing_internals()
+    return f"unavailable: {', '.join(missing)}" if missing else "off: enable() not called"
+
+
+def _opted_out() -> bool:
+    return os.environ.get("ZOO_FUSED_RNN") == "0"
+
+
+def _missing_internals() -> list[str]:
+    """The private Keras and torch functions this module patches or calls that are absent
+    here or whose parameter names differ from those it passes."""
+    prepare = ("kernel", "recurrent_kernel", "bias", "device")
+    cudnn = ("kernel", "recurrent_kernel", "bias", "return_sequences", "device")
+    needed = {  # module: {function: its parameter names, or None where any callable does}
+        "keras.src.backend": {"lstm": None, "gru": None},  # what the layers call; replaced
+        "keras.src.backend.torch.rnn": {
+            "lstm": _parameters(_fused_lstm), "gru": _parameters(_fused_gru),  # the fallbacks
+            "prepare_lstm_params": prepare, "prepare_gru_params": prepare,  # wrapped for reuse
+            "_cudnn_lstm": ("inputs", "initial_state_h", "initial_state_c", *cudnn),
+            "_cudnn_gru": ("inputs", "initial_state", *cudnn),
+        },
+        "keras.src.backend.torch.core": {"convert_to_tensor": None},
+        "keras.src.activations": {"tanh": None, "sigmoid": None},  # how defaults are recognized
+        "torch._VF": {"lstm": None, "gru": None},  # the fused kernels _cudnn_lstm/_cudnn_gru run
+    }
+    missing = []
+    for where, functions in needed.items():
+        try:
+            module = importlib.import_module(where)
+        except ImportError:
+            missing.append(where)
+            continue
+        for name, parameters in functions.items():
+            function = getattr(module, name, None)
+            if not callable(function):
+                missing.append(f"{where}.{name}")
+            elif parameters is not None and _parameters(function) != parameters:
+                missing.append(f"{where}.{name} (other parameters)")
+    return missing
+
+
+def _parameters(function) -> tuple:
+    try:
+        return tuple(inspect.signature(function).parameters)
+    except (TypeError, ValueError):  # no signature to read: not the Python function checked
+        return ()
+
+
 def _keras_torch_rnn():
     # The module, not the `rnn` function keras.src.backend.torch exports under the same name.
-    import importlib
-
     return importlib.import_module("keras.src.backend.torch.rnn")
 
 
