@@ -63,7 +63,7 @@ def main() -> None:
 
     from zoo.pretrained import load as zoo_load
     from zoo.runtime import ExportedModel
-    from zoo.training import load_run
+    from zoo.runs import load_run
 
     rows = []
     # ------------------------------------------------------------------ generation

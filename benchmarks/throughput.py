@@ -54,11 +54,11 @@ def zoo_throughput(recipe_name: str, steps: int, engine: dict, pipeline: dict) -
 
     from zoo.recipe import load_recipe
     from zoo.registry import create_model
-    from zoo.tasks import TASKS
+    from zoo.tasks import get_task
     from zoo.training import compile_model
 
     recipe = load_recipe(recipe_name)
-    task = TASKS[recipe.task]
+    task = get_task(recipe.task)
     keras.utils.set_random_seed(0)
     data = task.prepare(recipe, seed=0, limit=None, data_dir=None, batch_size=recipe.batch_size)
     model = create_model(recipe.model, recipe.preset, **{**recipe.model_options, **data.model_options})

@@ -43,7 +43,7 @@ def one_run(recipe_name: str, precision: str, distribute: str, epochs: int, limi
     import keras
 
     from zoo.recipe import load_recipe
-    from zoo.tasks import TASKS
+    from zoo.tasks import get_task
     from zoo.training import train
 
     class EpochTimes(keras.callbacks.Callback):
@@ -61,7 +61,7 @@ def one_run(recipe_name: str, precision: str, distribute: str, epochs: int, limi
             self.seconds.append(self.last_batch - self.started)
 
     recipe = load_recipe(recipe_name).replace(epochs=epochs)
-    examples = TASKS[recipe.task].prepare(recipe, seed=0, limit=limit, data_dir=None, batch_size=recipe.batch_size).train.size
+    examples = get_task(recipe.task).prepare(recipe, seed=0, limit=limit, data_dir=None, batch_size=recipe.batch_size).train.size
     timer = EpochTimes()
     with tempfile.TemporaryDirectory() as folder:
         metrics = train(recipe, out_dir=os.path.join(folder, "run"), limit=limit, verbose=0, precision=precision,

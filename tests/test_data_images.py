@@ -357,14 +357,14 @@ def test_random_shifts_move_each_image_within_the_bound():
 
 def test_training_batches_are_shifted_reproducibly_and_evaluation_is_not(tmp_path):
     from zoo.recipe import load_recipe
-    from zoo.tasks import TASKS
+    from zoo.tasks import get_task
 
     recipe = load_recipe("lstm_fashion_mnist")
     assert recipe.data["augment_shift"] == 2
     make_dataset(tmp_path, n_train=40, n_test=10)
 
     def prepare():
-        return TASKS["classification"].prepare(recipe, seed=0, limit=40, data_dir=tmp_path, batch_size=8)
+        return get_task("classification").prepare(recipe, seed=0, limit=40, data_dir=tmp_path, batch_size=8)
 
     data, again = prepare(), prepare()
     batch, labels = data.train[0]

@@ -154,7 +154,7 @@ def test_runtime_needs_no_keras_and_no_training_code(exports, python_env):
         "from zoo.cli import main\n"
         f"code = main(['translate', {str(folder)!r}, 'girl', 'high'])\n"
         "assert code == 0, code\n"
-        "leaked = [m for m in ('keras', 'zoo.training', 'zoo.tasks', 'zoo.models', 'zoo.export') if sys.modules.get(m)]\n"
+        "leaked = [m for m in ('keras', 'zoo.training', 'zoo.tasks.datasets', 'zoo.models', 'zoo.export') if sys.modules.get(m)]\n"
         "assert not leaked, leaked\n"
     )
     result = subprocess.run([sys.executable, "-c", code], env=python_env, capture_output=True, text=True)
@@ -213,8 +213,8 @@ def test_lambda_layer_is_refused_in_safe_mode(exports, tmp_path, capsys):
     "args, message",
     [
         (["translate", "PAIRS", "xyz"], "character 'x' is not in the model's vocabulary"),
-        (["generate", "PAIRS", "--prompt", "a"], "generate needs a language_model model, this one is seq2seq"),
-        (["predict", "PAIRS", "NPY"], "classify needs a classification model"),
+        (["generate", "PAIRS", "--prompt", "a"], "is a seq2seq model; it answers zoo translate"),
+        (["predict", "PAIRS", "NPY"], "zoo predict: "),
         (["translate", "/nonexistent", "a"], "not a run or export folder, nor a shipped model"),
         (["export", "/nonexistent"], "not a finished run folder"),
         (["export", "PAIRS_RUN", "--format", "pickle"], "--format 'pickle'"),
@@ -272,13 +272,13 @@ def test_a_family_added_in_one_file_trains_exports_and_generates(tmp_path, capsy
 def test_ship_makes_a_compact_checked_folder_with_a_card(exports, tmp_path, capsys):
     """`zoo ship`: weights without optimizer state, a verified ONNX export, the check figures
     through Keras and ONNX, a card listing every file; loadable by folder; tampering shows."""
-    from zoo import pretrained
+    from zoo import ship
 
     run = exports.get("classification") or pytest.skip("dataset-fashion-mnist absent")
     shipped = tmp_path / "shipped"
     assert zoo("ship", run, "--out", shipped) == 0
     card = json.loads((shipped / "card.json").read_text())
-    assert pretrained.check_files(shipped) == []
+    assert ship.check_files(shipped) == []
     assert sorted(p.name for p in (shipped / "export" / "onnx").iterdir()) == ["model.onnx"]
     assert (shipped / "model.keras").stat().st_size < (run / "model.keras").stat().st_size  # no optimizer moments
     assert card["check"]["examples"] == 2000 and set(card["check"]) >= {"keras", "onnx"}
@@ -292,7 +292,7 @@ def test_ship_makes_a_compact_checked_folder_with_a_card(exports, tmp_path, caps
     (shipped / "notes.txt").write_text("x")
     with open(shipped / "export" / "onnx" / "model.onnx", "ab") as f:
         f.write(b"\0")
-    problems = pretrained.check_files(shipped)
+    problems = ship.check_files(shipped)
     assert problems == ["notes.txt: not listed in card.json", "export/onnx/model.onnx: sha256 differs from card.json"]
     assert zoo("ship", run, "--out", run) == 2  # never over the run itself
     assert "the run folder itself" in capsys.readouterr().err

@@ -128,7 +128,7 @@ def test_cli_translate_from_a_run_gives_the_six_pairs(word_pairs_run, capsys):
         (["evaluate", "/nonexistent/run"], "not a finished run folder"),
         (["generate", "RUN", "--engine", "keras", "--prompt", "分x"], "character 'x' is not in the model's vocabulary"),
         (["generate", "RUN", "--engine", "keras", "--prompt", ""], "prompt"),
-        (["translate", "RUN", "--engine", "keras", "abc"], "translate needs a seq2seq model"),
+        (["translate", "RUN", "--engine", "keras", "abc"], "is a language_model model; it answers zoo generate"),
     ],
 )
 def test_cli_errors_are_one_line_exit_2(args, message, lyrics_run, capsys):

@@ -3,11 +3,11 @@
 keras is imported only inside commands, after ``--backend`` has been applied.
 """
 
-import os
 import sys
 
 import click
 
+from zoo import formats
 from zoo.backend import BACKENDS, current_backend, import_tensorflow_quietly, use_backend
 from zoo.errors import ZooError, report
 
@@ -31,9 +31,10 @@ SEED = click.IntRange(0, 2**32 - 1)
 # Options several commands share, declared once.
 _DATA_DIR = click.option("--data-dir", type=click.Path(),
                          help="Folder of local data [default: $ZOO_DATA_DIR, then ../shared/data beside a checkout].")
-_ENGINE = click.option("--engine", type=click.Choice(["onnx", "savedmodel", "keras"]), default="onnx",
-                       show_default=True,
-                       help="onnxruntime or TensorFlow's SavedModel loader (no Keras), or Keras on --backend.")
+_ENGINE = click.option("--engine", type=click.Choice([*formats.engines(), formats.KERAS]),
+                       default=formats.DEFAULT_ENGINE, show_default=True,
+                       help="An export format's runtime (onnxruntime, TensorFlow's SavedModel loader; no Keras), "
+                            "or Keras on --backend.")
 # The model a command runs: a shipped model's name (zoo list), a run folder or an export folder.
 _MODEL = click.argument("model_ref", metavar="MODEL")
 
@@ -84,9 +85,10 @@ def list_command():
 
     cards = shipped()
     click.echo("trained models (zoo predict / generate / translate NAME, zoo.load(NAME)):")
+    width = max(map(len, cards), default=0) + 2
     for name, card in cards.items():
         metric, value = headline(card)
-        click.echo(f"  {name:<26}{card['task']:<16}{metric} {value:.4f}  ({card['size_bytes'] / 1e6:.1f} MB)")
+        click.echo(f"  {name:<{width}}{card['task']:<17}{metric} {value:.4f}  ({card['size_bytes'] / 1e6:.1f} MB)")
     if not cards:
         click.echo("  none found (saved_models/ of a checkout, or $ZOO_MODELS_DIR)")
     click.echo(f"\nmodel families (backend: {current_backend()}):")
@@ -126,20 +128,14 @@ def train_command(recipe_name, epochs, batch_size, learning_rate, preset, out, s
                   text_file, overwrite, distribute, precision):
     """Train RECIPE (see `zoo recipes`); re-running an interrupted run resumes it."""
     from zoo.recipe import load_recipe
+    from zoo.tasks import get_task
     from zoo.training import train
 
     recipe = load_recipe(recipe_name).replace(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, preset=preset
     )
-    if text_file is not None:
-        if recipe.task != "language_model":
-            raise ZooError(f"--text-file: recipe {recipe_name!r} is not a language model")
-        # Absolute, so `zoo evaluate` and `zoo export` find it from anywhere.
-        recipe = recipe.replace(data={**recipe.data, "source": "file", "path": os.path.abspath(text_file)})
-    if data_source is not None:
-        if recipe.task != "classification":
-            raise ZooError(f"--data-source: recipe {recipe_name!r} does not read images")
-        recipe = recipe.replace(data={**recipe.data, "source": data_source})
+    recipe = recipe.replace(data=get_task(recipe.task).data_overrides(recipe, text_file=text_file,
+                                                                      data_source=data_source))
     metrics = train(recipe, out_dir=out, seed=seed, limit=limit, data_dir=data_dir, overwrite=overwrite,
                     distribute=distribute, precision=precision)
     _echo_json(metrics)
@@ -167,41 +163,41 @@ def evaluate_command(run_dir, data_dir):
 
 @cli.command("export")
 @click.argument("run_dir", type=click.Path())
-@click.option("--format", "formats", default="keras,savedmodel,onnx", show_default=True,
+@click.option("--format", "export_formats", default=",".join(formats.names()), show_default=True,
               help="Comma-separated formats.")
 @click.option("--out", type=click.Path(file_okay=False), help="Export folder [default: RUN_DIR/export].")
 @_DATA_DIR
 @click.option("--tolerance", type=FiniteFloat(min=0), default=1e-5, show_default=True,
               help="Largest absolute difference allowed between Keras and an artifact (plus 1e-6 x |output|).")
-def export_command(run_dir, formats, out, data_dir, tolerance):
-    """Export a run as .keras, SavedModel and ONNX, verified against the Keras model."""
-    from zoo.export import export_run, parse_formats
+def export_command(run_dir, export_formats, out, data_dir, tolerance):
+    """Export a run in every format (.keras, SavedModel, ONNX), verified against the Keras model."""
+    from zoo.export import export_run
 
-    export_run(run_dir, formats=parse_formats(formats), out=out, data_dir=data_dir, tolerance=tolerance)
+    export_run(run_dir, formats=formats.parse_formats(export_formats), out=out, data_dir=data_dir,
+               tolerance=tolerance)
+
+
+def _run(command: str, model_ref, engine, **options) -> None:
+    """Load MODEL and print what its task answers to `command`."""
+    from zoo.pretrained import load
+
+    model = load(model_ref, engine)
+    for line in model.task.run_command(command, model, **options):
+        click.echo(line)
 
 
 @cli.command("predict")
 @_MODEL
-@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True, type=click.Path())
+@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--invert", type=click.Choice(["auto", "yes", "no"]), default="auto", show_default=True,
               help="Pictures: make dark-on-light light-on-dark, as the dataset is (auto: when the border is light).")
 @_ENGINE
 def predict_command(model_ref, inputs, as_json, invert, engine):
-    """Classify images with MODEL: .npy arrays, IDX files, or PNG / JPEG pictures of any size.
-    Prints one line per image: its most likely class and that class's probability."""
-    from zoo.pretrained import load
-    from zoo.runtime import load_images
-
-    model = load(model_ref, engine)
-    names, probabilities = model.classify(load_images(inputs, invert=invert))
-    if as_json:
-        _echo_json({"classes": model.classes, "predictions": [
-            {"class": name, "class_id": int(row.argmax()), "probability": round(float(row.max()), 6),
-             "probabilities": [round(float(p), 6) for p in row]} for name, row in zip(names, probabilities)]})
-        return
-    for name, row in zip(names, probabilities):
-        click.echo(f"{name} {float(row.max()):.2f}")
+    """Answer INPUTs with MODEL, one line each. A classifier reads .npy arrays, IDX files, or
+    PNG / JPEG pictures of any size (its most likely class and that class's probability); a
+    binary adder reads sums such as 23+42."""
+    _run("predict", model_ref, engine, inputs=inputs, as_json=as_json, invert=invert)
 
 
 @cli.command("generate")
@@ -210,12 +206,8 @@ def predict_command(model_ref, inputs, as_json, invert, engine):
 @_ENGINE
 def generate_command(model_ref, prompts, length, temperature, top_k, top_p, seed, engine):
     """Continue each --prompt with the language model MODEL, one step per character."""
-    from zoo.pretrained import load
-
-    texts = load(model_ref, engine).generate(list(prompts), length, temperature=temperature, top_k=top_k, top_p=top_p,
-                                             seed=seed)
-    for prompt, text in zip(prompts, texts):
-        click.echo(prompt + text)
+    _run("generate", model_ref, engine, prompts=prompts, length=length, temperature=temperature, top_k=top_k,
+         top_p=top_p, seed=seed)
 
 
 @cli.command("translate")
@@ -225,35 +217,30 @@ def generate_command(model_ref, prompts, length, temperature, top_k, top_p, seed
 @_ENGINE
 def translate_command(model_ref, texts, beam, engine):
     """Translate TEXTS with the seq2seq model MODEL (greedy, or beam search)."""
-    from zoo.pretrained import load
-
-    for source, target in zip(texts, load(model_ref, engine).translate(list(texts), beam=beam)):
-        click.echo(f"{source}\t{target}")
+    _run("translate", model_ref, engine, texts=texts, beam=beam)
 
 
 @cli.command("ship")
 @click.argument("run_dir", type=click.Path())
 @click.option("--out", type=click.Path(file_okay=False),
               help="Shipped model folder [default: saved_models/RECIPE of the checkout, or $ZOO_MODELS_DIR/RECIPE].")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier shipped model in --out.")
 @_DATA_DIR
 @click.option("--tolerance", type=FiniteFloat(min=0), default=1e-5, show_default=True,
               help="The export's: largest absolute difference allowed between Keras and ONNX (plus 1e-6 x |output|).")
-def ship_command(run_dir, out, data_dir, tolerance):
+def ship_command(run_dir, out, overwrite, data_dir, tolerance):
     """Make a finished run a shipped model: compact files, a verified ONNX export, the figures
     re-measured on a slice of the test data, and a model card (README.md)."""
-    import pathlib
-
-    from zoo.pretrained import models_dir, ship
-    from zoo.training import load_run_config
+    from zoo.pretrained import models_dir
+    from zoo.runs import load_run_config
+    from zoo.ship import ship
 
     recipe, _ = load_run_config(run_dir)
     if out is None:
         if models_dir() is None:
             raise ZooError("zoo ship: no saved_models/ folder here; pass --out")
         out = models_dir() / recipe.name
-    if pathlib.Path(out).resolve() == pathlib.Path(run_dir).resolve():
-        raise ZooError(f"--out {out}: the run folder itself; ship a run trained elsewhere (--out of zoo train)")
-    card = ship(run_dir, out, data_dir=data_dir, tolerance=tolerance)
+    card = ship(run_dir, out, data_dir=data_dir, tolerance=tolerance, overwrite=overwrite)
     _echo_json({"shipped": str(out), "size_bytes": card["size_bytes"], "check": card["check"]})
 
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import os
 import pathlib
 import sys
 from typing import Any
 
 from zoo.errors import ZooError
-
-TASKS = ("classification", "language_model", "seq2seq")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +26,7 @@ class Recipe:
     Attributes:
         name: the recipe's name (its module name in ``recipes/``).
         model: registry name of the model family.
-        task: one of TASKS; it picks the data pipeline, metrics and task callbacks.
+        task: a registered task (zoo.tasks); it picks the data pipeline, metrics and callbacks.
         data: options of the task's data source (see zoo.tasks).
         preset: the model preset; ``model_options`` are overrides on top of it.
         clipnorm: gradient clipping by global norm (the language models use it).
@@ -53,10 +52,6 @@ class Recipe:
     reduce_lr_factor: float = 0.5
     description: str = ""
 
-    def __post_init__(self):
-        if self.task not in TASKS:
-            raise ZooError(f"recipe {self.name!r}: task must be one of {', '.join(TASKS)}, got {self.task!r}")
-
     def replace(self, **changes: Any) -> "Recipe":
         """A copy with the non-None `changes` applied (CLI options left unset change nothing)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -66,13 +61,10 @@ class Recipe:
 
     def run_if_script(self, module_name: str) -> None:
         """The last line of a recipe file, ``RECIPE.run_if_script(__name__)``: run as a script,
-        ``python recipes/NAME.py [options]`` is ``zoo train NAME [options]``."""
+        ``python recipes/NAME.py [options]`` is ``zoo train NAME [options]``: this process
+        becomes ``python -m zoo train NAME [options]`` (the command line, not an import of it)."""
         if module_name == "__main__":
-            import sys
-
-            from zoo.cli import main  # the entry point, imported only when run as a script
-
-            sys.exit(main(["train", self.name, *sys.argv[1:]]))
+            os.execv(sys.executable, [sys.executable, "-m", "zoo", "train", self.name, *sys.argv[1:]])
 
 
 def recipes_dir() -> pathlib.Path:
@@ -87,14 +79,6 @@ def recipes_dir() -> pathlib.Path:
 def list_recipes() -> list[str]:
     """Names of the recipes (``recipes/<name>.py``)."""
     return sorted(path.stem for path in recipes_dir().glob("*.py") if not path.name.startswith("_"))
-
-
-def recipe_notes(name: str) -> str:
-    """The recipe file's docstring after its first line (which is the recipe's description):
-    what was tried and measured, for the model card."""
-    load_recipe(name)
-    doc = (sys.modules[f"zoo_recipe_{name}"].__doc__ or "").strip()
-    return doc.partition("\n")[2].strip()
 
 
 def load_recipe(name: str) -> Recipe:

@@ -13,6 +13,7 @@ import ctypes
 import ctypes.util
 import errno
 import fcntl
+import hashlib
 import os
 import pathlib
 import shutil
@@ -159,3 +160,67 @@ def folder_lock(target: pathlib.Path, what: str):
         with contextlib.suppress(OSError):
             os.unlink(lock_path)
         os.close(fd)
+
+
+# ---------------------------------------------------------------------------- digests
+def sha256_file(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_digests(folder, *, exclude: str | None = None) -> dict:
+    """The sha256 of every file under `folder` by relative path, but the file named `exclude`
+    (the list that holds these digests)."""
+    folder = pathlib.Path(folder)
+    return {str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != exclude}
+
+
+def digest_problems(folder, listed: dict, *, exclude: str, list_name: str) -> list[str]:
+    """What differs between the files under `folder` and the sha256 list `listed`."""
+    on_disk = file_digests(folder, exclude=exclude)
+    problems = [f"{name}: not listed in {list_name}" for name in sorted(set(on_disk) - set(listed))]
+    problems += [f"{name}: listed in {list_name} but missing" for name in sorted(set(listed) - set(on_disk))]
+    problems += [f"{name}: sha256 differs from {list_name}" for name in sorted(set(on_disk) & set(listed))
+                 if on_disk[name] != listed[name]]
+    return problems
+
+
+# ---------------------------------------------------------------------------- staging and --out
+@contextlib.contextmanager
+def staging(target: pathlib.Path, kind: str = "staging"):
+    """A fresh hidden folder beside `target` to build its new version in, removed when the
+    block fails; publish it with :func:`publish_dir` inside the block."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    folder = pathlib.Path(tempfile.mkdtemp(prefix=f".{target.name}.{kind}-", dir=target.parent))
+    folder.chmod(0o755)  # mkdtemp makes it private; the published folder is readable as any folder
+    try:
+        yield folder
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def check_out_dir(out: pathlib.Path, *, what: str, is_ours, overwrite: bool | None) -> None:
+    """`out` may be absent, empty, or an earlier `what` (``is_ours(out)``); an earlier one is
+    replaced only with `overwrite` (None: always, as an export replaces the previous export).
+    Nothing else is ever replaced."""
+    if out.is_symlink() or out.exists() and not out.is_dir():
+        raise ZooError(f"--out {out}: expected a folder for the {what}, found a file")
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if not is_ours(out):
+        raise ZooError(f"--out {out}: the folder holds files that are not a zoo {what}; "
+                       f"choose an absent or empty folder")
+    if overwrite is False:
+        raise ZooError(f"--out {out}: holds a {what}; pass --overwrite to replace it, or choose another folder")
+
+
+def make_parent(out: pathlib.Path) -> None:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ZooError(f"--out {out}: cannot create its parent folder ({error.strerror})") from None

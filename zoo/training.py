@@ -1,9 +1,4 @@
-"""Training a recipe into a run folder, and reading run folders back.
-
-A finished run folder (``runs/<recipe>/`` or ``--out``) holds ``model.keras`` (the
-best epoch's weights), ``config.json`` (resolved recipe, model options, backend, versions,
-seed), ``vocab.json`` where the task has one, ``history.csv``, ``metrics.json``,
-``curves.png``, TensorBoard ``logs/`` and, for language models, ``samples.jsonl``.
+"""Training a recipe into a run folder (its files: :mod:`zoo.runs`).
 
 A run in progress lives in a hidden staging folder beside it, ``.<name>.training/``: its
 config, vocabulary, logs and epoch backups (:mod:`zoo.checkpoints`). The finished files are
@@ -15,11 +10,8 @@ command out while one trains into it.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import pathlib
-import platform
 import shutil
 import sys
 import time
@@ -27,94 +19,19 @@ import time
 import keras
 import numpy as np
 
-from zoo import checkpoints, storage
+from zoo import checkpoints, runs, storage
 from zoo import distribute as distribution
-from zoo.data.vocabulary import Vocabulary
-from zoo.errors import ZooError, first_line
+from zoo.environment import library_versions
+from zoo.errors import ZooError
+from zoo.plots import plot_history
 from zoo.recipe import Recipe
 from zoo.registry import create_model
-from zoo.tasks import TASKS
+from zoo.tasks import get_task
 from zoo.tasks.datasets import DataEpoch
 
 DEFAULT_RUNS_DIR = pathlib.Path("runs")  # saved_models/ holds the shipped models (zoo ship)
-RUN_FILES = ("model.keras", "config.json")  # a folder holding both is a finished run
 # The configuration keys that must match for a re-run to resume a run in progress.
 RESUME_KEYS = ("recipe", "model_options", "backend", "precision", "seed", "limit", "data_dir")
-
-
-# ---------------------------------------------------------------------- small file helpers
-def save_vocab(vocab: Vocabulary, path) -> None:
-    """Vocabulary as JSON (never pickled): its reserved symbols and its characters."""
-    storage.atomic_write_text(path, json.dumps(vocab.to_json(), ensure_ascii=False))
-
-
-def load_vocab(path) -> Vocabulary:
-    try:
-        return Vocabulary.from_json(json.loads(pathlib.Path(path).read_text("utf-8")))
-    except (OSError, ValueError, ZooError) as error:
-        raise ZooError(f"{path}: {first_line(error)}") from None
-
-
-def load_classes(run_dir, recipe: Recipe) -> list[str] | None:
-    """A classification run's class names: its classes.json, or (runs from before that file)
-    the names of its recipe's dataset; None for other tasks."""
-    from zoo.data.images import CLASS_NAMES
-
-    path = pathlib.Path(run_dir) / "classes.json"
-    if recipe.task != "classification":
-        return None
-    if not path.is_file():
-        return CLASS_NAMES[recipe.data["dataset"]]
-    try:
-        classes = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as error:
-        raise ZooError(f"{path}: expected a JSON list of class names ({first_line(error)})") from None
-    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
-        raise ZooError(f"{path}: expected a JSON list of class names")
-    return classes
-
-
-def library_versions() -> dict:
-    """Versions that decide whether a run reproduces."""
-    versions = {"python": platform.python_version(), "keras": keras.__version__, "numpy": np.__version__}
-    backend = keras.backend.backend()
-    module = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[backend]
-    versions[module] = __import__(module).__version__
-    return versions
-
-
-def history_csv(rows: list[dict]) -> str:
-    """The history rows (one per epoch) as CSV text, columns in a stable order."""
-    columns = ["epoch", *sorted({k for row in rows for k in row} - {"epoch"})]
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: "" if row.get(k) is None else row[k] for k in columns} for row in rows)
-    return out.getvalue()
-
-
-def plot_history(rows: list[dict], png_path) -> None:
-    """Training curves (loss and, where present, the task metric) as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [int(r["epoch"]) + 1 for r in rows]
-    metrics = [m for m in ("loss", "accuracy", "exact_match", "perplexity") if {m, f"val_{m}"} & set(rows[0])]
-    fig, axes = plt.subplots(1, len(metrics) or 1, figsize=(5 * max(1, len(metrics)), 3.5), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
-        for key in (metric, f"val_{metric}"):
-            if key in rows[0]:
-                ax.plot(epochs, [np.nan if r.get(key) is None else float(r[key]) for r in rows], marker="o", label=key)
-        ax.set_xlabel("epoch")
-        ax.set_title(metric)
-        ax.legend()
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    storage.atomic_write_bytes(png_path, buffer.getvalue())
 
 
 # ---------------------------------------------------------------------- training
@@ -126,13 +43,13 @@ ENGINE_DEFAULTS = {"tensorflow": {"steps_per_execution": 8}, "jax": {"steps_per_
 
 
 def compile_model(model: keras.Model, recipe: Recipe, task, **engine) -> None:
-    """Adam (AdamW with the recipe's weight decay), sparse cross-entropy on logits, the task's
-    metrics, and the backend's ENGINE_DEFAULTS; `engine` options of ``Model.compile`` override those."""
+    """Adam (AdamW with the recipe's weight decay), the task's loss and Keras metrics, and the
+    backend's ENGINE_DEFAULTS; `engine` options of ``Model.compile`` override those."""
     model.compile(
         optimizer=keras.optimizers.Adam(recipe.learning_rate, clipnorm=recipe.clipnorm,
                                         weight_decay=recipe.weight_decay),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=list(task.metrics),
+        loss=task.loss(),
+        metrics=list(task.keras_metrics),
         **{**ENGINE_DEFAULTS[keras.backend.backend()], **engine},
     )
 
@@ -154,24 +71,6 @@ def standard_callbacks(recipe: Recipe, logs_dir: pathlib.Path) -> list:
 def staging_dir(out_dir: pathlib.Path) -> pathlib.Path:
     """Where a run in progress into `out_dir` keeps everything until it is published."""
     return out_dir.with_name(f".{out_dir.name}.training")
-
-
-def is_finished_run(folder: pathlib.Path) -> bool:
-    return all((folder / name).is_file() for name in RUN_FILES)
-
-
-def _check_out_dir(out_dir: pathlib.Path, overwrite: bool) -> None:
-    """`out_dir` may be absent, empty, or (with `overwrite`) a finished run: nothing else is replaced."""
-    if out_dir.is_symlink() or out_dir.exists() and not out_dir.is_dir():
-        raise ZooError(f"--out {out_dir}: expected a folder for the run, found a file")
-    if not out_dir.exists() or not any(out_dir.iterdir()):
-        return
-    if not is_finished_run(out_dir):
-        raise ZooError(f"--out {out_dir}: the folder holds files that are not a zoo run; "
-                       f"choose an absent or empty folder")
-    if not overwrite:
-        raise ZooError(f"--out {out_dir}: holds a finished run; pass --overwrite to replace it, "
-                       f"or choose another folder")
 
 
 def _differing_keys(stored: dict, config: dict) -> list[str]:
@@ -222,13 +121,10 @@ def train(recipe: Recipe, *, out_dir=None, seed: int = 0, limit: int | None = No
     distribution.check_precision(precision)
     # First: TensorFlow's multi-worker strategy must exist before TensorFlow runs anything.
     place = distribution.placement(distribute)
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ZooError(f"--out {out_dir}: cannot create its parent folder ({error.strerror})") from None
+    storage.make_parent(out_dir)
     with storage.folder_lock(_worker_dir(out_dir, place), "run folder"):
         if place.is_chief:
-            _check_out_dir(out_dir, overwrite)
+            storage.check_out_dir(out_dir, what="run", is_ours=runs.is_finished_run, overwrite=overwrite)
         return _train_locked(recipe, out_dir, seed=seed, limit=limit, data_dir=data_dir, overwrite=overwrite,
                              verbose=verbose, extra_callbacks=extra_callbacks, place=place, precision=precision)
 
@@ -249,7 +145,7 @@ def _train_locked(recipe, out_dir, *, seed, limit, data_dir, overwrite, verbose,
     staging = staging_dir(_worker_dir(out_dir, place))
     storage.remove_stale(out_dir.parent, f".{out_dir.name}.trash-")
     keras.utils.set_random_seed(seed)
-    task = TASKS[recipe.task]
+    task = get_task(recipe.task)
     data = task.prepare(recipe, seed=seed, limit=limit, data_dir=data_dir, batch_size=recipe.batch_size)
     data.check(limit)
     if place.mode != "none" and data.streams:
@@ -282,9 +178,9 @@ def _train_locked(recipe, out_dir, *, seed, limit, data_dir, overwrite, verbose,
     resuming = _prepare_staging(staging, config, overwrite)
     storage.atomic_write_text(staging / "config.json", json.dumps(config, indent=2))
     if data.vocab is not None:
-        save_vocab(data.vocab, staging / "vocab.json")
+        runs.save_vocab(data.vocab, staging / runs.VOCAB)
     if data.classes is not None:
-        storage.atomic_write_text(staging / "classes.json", json.dumps(data.classes, ensure_ascii=False))
+        runs.save_classes(data.classes, staging / runs.CLASSES)
 
     with place.fit_scope():
         backup, train_seconds = _fit(recipe, data, staging, resuming, model, fit_model, validation, place,
@@ -360,58 +256,23 @@ def _publish_run(staging: pathlib.Path, out_dir: pathlib.Path, model, rows, metr
     inputs = [a[:REFERENCE_EXAMPLES] for a in test_x] if isinstance(test_x, (list, tuple)) else [test_x[:REFERENCE_EXAMPLES]]
     logits = keras.ops.convert_to_numpy(model(inputs if len(inputs) > 1 else inputs[0], training=False))
     np.savez(final / "reference.npz", logits=logits, **{f"input_{i}": a for i, a in enumerate(inputs)})
-    for name in ("config.json", "vocab.json", "classes.json", "samples.jsonl"):
+    for name in (runs.CONFIG, runs.VOCAB, runs.CLASSES, "samples.jsonl"):
         if (staging / name).is_file():
             shutil.copyfile(staging / name, final / name)
     if (staging / "logs").is_dir():
         shutil.copytree(staging / "logs", final / "logs")
-    (final / "history.csv").write_text(history_csv(rows), "utf-8")
-    (final / "metrics.json").write_text(json.dumps(metrics, indent=2), "utf-8")
+    (final / runs.HISTORY).write_text(runs.history_csv(rows), "utf-8")
+    (final / runs.METRICS).write_text(json.dumps(metrics, indent=2), "utf-8")
     plot_history(rows, final / "curves.png")
     storage.publish_dir(final, out_dir)
     storage.remove_dir(staging)
 
 
-# ---------------------------------------------------------------------- reading runs back
-def load_run_config(run_dir) -> tuple[Recipe, dict]:
-    """(recipe, config) of a finished run folder, without loading its model."""
-    run_dir = pathlib.Path(run_dir)
-    config_path = run_dir / "config.json"
-    for path in (config_path, run_dir / "model.keras"):
-        if not path.is_file():
-            raise ZooError(f"{run_dir}: not a finished run folder (missing {path.name})")
-    try:
-        config = json.loads(config_path.read_text("utf-8"))
-        return Recipe(**config["recipe"]), config
-    except (ValueError, KeyError, TypeError) as error:
-        raise ZooError(f"{config_path}: expected a run config written by zoo train ({error})") from None
-
-
-def load_model_file(path, *, compile: bool = True) -> keras.Model:
-    """A `.keras` file loaded in safe mode; a bad file is a one-line ZooError."""
-    try:
-        return keras.saving.load_model(path, compile=compile, safe_mode=True)
-    except Exception as error:  # keras raises several types for a bad file
-        raise ZooError(f"{path}: cannot load the model ({first_line(error)})") from None
-
-
-def load_run(run_dir):
-    """(recipe, model, vocab, config) of a finished run folder; model loads in safe mode."""
-    run_dir = pathlib.Path(run_dir)
-    recipe, config = load_run_config(run_dir)
-    model = load_model_file(run_dir / "model.keras")
-    vocab = load_vocab(run_dir / "vocab.json") if (run_dir / "vocab.json").exists() else None
-    classes = int(model.outputs[0].shape[-1])
-    if vocab is not None and classes != len(vocab):
-        raise ZooError(f"{run_dir / 'vocab.json'}: {len(vocab)} symbols, but the model predicts {classes}; "
-                       f"expected the vocabulary the model was trained with")
-    return recipe, model, vocab, config
-
-
+# ---------------------------------------------------------------------- evaluating runs
 def evaluate_run(run_dir, *, data_dir=None) -> dict:
     """Recompute the test metrics of a run folder on its recipe's data."""
-    recipe, model, vocab, config = load_run(run_dir)
-    task = TASKS[recipe.task]
+    recipe, model, vocab, config = runs.load_run(run_dir)
+    task = get_task(recipe.task)
     compile_model(model, recipe, task)
     data = task.prepare(recipe, seed=config["seed"], limit=config.get("limit"), data_dir=data_dir or config.get("data_dir"),
                         batch_size=recipe.batch_size)

@@ -237,3 +237,45 @@ def _load_tfds(dataset, data_dir):
                         f"use --data-source idx with a data dir holding the IDX files, or prepare it with tfds") from None
     # tfds images are (N, 28, 28, 1): drop the channel so each row is one time step.
     return train[0][..., 0], train[1], test[0][..., 0], test[1]
+
+
+PICTURES = (".png", ".jpg", ".jpeg")
+
+
+def load_images(paths, *, invert: str = "auto") -> np.ndarray:
+    """Images (batch, 28, 28) float32 in [0, 1] from .npy arrays, IDX files, or PNG / JPEG
+    pictures of any size (made 28x28 light-on-dark gray as the datasets are: see
+    :func:`read_picture`, which `invert` is passed to)."""
+    import pathlib
+
+    batches = []
+    for path in map(pathlib.Path, paths):
+        name = path.name.lower()
+        if not path.is_file():
+            raise DataError(f"{path}: no such input file")
+        if name.endswith(".npy"):
+            try:
+                array = np.load(path, allow_pickle=False)
+            except (OSError, ValueError, EOFError) as error:  # an empty file raises EOFError
+                raise DataError(f"{path}: expected a .npy array ({first_line(error)})") from None
+            if not isinstance(array, np.ndarray):
+                raise DataError(f"{path}: expected a .npy array, found a .npz archive")
+        elif name.endswith(PICTURES):
+            array = read_picture(path, invert=invert)
+        elif "idx" in name or name.endswith(".gz"):
+            array = read_idx(path)
+        else:
+            raise DataError(f"{path}: expected a .npy, IDX (*idx3-ubyte[.gz]), .png or .jpg file")
+        if array.ndim == 2:
+            array = array[None]
+        if array.ndim != 3 or array.shape[1:] != (ROWS, COLS):
+            raise DataError(f"{path}: expected images of shape (28, 28) or (N, 28, 28), got {array.shape}")
+        if len(array) == 0:
+            raise DataError(f"{path}: expected at least one image, found none")
+        if array.dtype == np.uint8:
+            array = array.astype(np.float32) / 255
+        elif array.dtype.kind != "f" or not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 1:
+            raise DataError(f"{path}: expected uint8 pixels or finite floats in [0, 1], got {array.dtype}"
+                            + (" with NaN or infinite values" if array.dtype.kind == "f" else ""))
+        batches.append(array.astype(np.float32))
+    return np.concatenate(batches)

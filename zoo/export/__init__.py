@@ -7,13 +7,14 @@ backend-independent ``model.keras``. That subprocess also hides GPUs, so a model
 with cuDNN kernels is traced with the portable kernels (tf2onnx cannot convert
 ``CudnnRNNV3``).
 
-Besides the full model, generation needs the family's inference models (from the registry):
-``step`` for a language model, ``encoder`` and ``decoder_step`` for seq2seq. Every artifact
+Besides the full model, an export holds the family's inference models (from the registry),
+the artifacts the task needs (a language model's ``step``, an encoder-decoder's
+``encoder`` and ``decoder_step``). Formats come from :mod:`zoo.formats`. Every artifact
 is compared with the Keras model (:mod:`zoo.export.verify`) before the export is renamed
 into place; a failed check publishes nothing and leaves the previous export intact.
 
 Modules: this one starts the worker and guards ``--out``; ``worker`` builds and publishes;
-``writers`` writes each format and the manifest; ``verify`` checks the artifacts.
+``verify`` checks the artifacts.
 """
 
 from __future__ import annotations
@@ -23,47 +24,30 @@ import pathlib
 import subprocess
 import sys
 
-from zoo import storage
+from zoo import formats as export_formats
+from zoo import runs, storage
 from zoo.errors import ReportedError, ZooError
+from zoo.manifest import MANIFEST
 
-FORMATS = ("keras", "savedmodel", "onnx")
 # Largest absolute difference allowed between Keras and an artifact (``--tolerance``).
 TOLERANCE = 1e-5
 PARENT_PID = "ZOO_EXPORT_PARENT"  # the worker publishes only while this process lives
 
 
-def parse_formats(text: str) -> tuple[str, ...]:
-    formats = tuple(f.strip() for f in text.split(",") if f.strip())
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown or not formats:
-        raise ZooError(f"--format {text!r}: expected a comma-separated subset of {','.join(FORMATS)}")
-    return formats
-
-
-def export_run(run_dir, *, formats=FORMATS, out=None, data_dir=None, tolerance=TOLERANCE) -> pathlib.Path:
+def export_run(run_dir, *, formats=None, out=None, data_dir=None, tolerance=TOLERANCE) -> pathlib.Path:
     """Export `run_dir` into `out` (default ``RUN_DIR/export``) through a TensorFlow subprocess.
 
     `out` must be absent, empty, or an earlier export (it has a manifest): nothing else is
     ever replaced. The export is built in a staging folder beside `out` and swapped in whole.
+    `formats` defaults to every registered format.
     """
-    from zoo.runtime import MANIFEST
-
-    run_dir = pathlib.Path(run_dir)
+    formats = export_formats.names() if formats is None else tuple(formats)
+    run_dir = runs.require_finished_run(run_dir)
     out = pathlib.Path(out) if out else run_dir / "export"
-    for name in ("model.keras", "config.json"):
-        if not (run_dir / name).is_file():
-            raise ZooError(f"{run_dir}: not a finished run folder (missing {name})")
-    if out.is_symlink() or out.exists() and not out.is_dir():
-        raise ZooError(f"--out {out}: expected a folder for the export, found a file")
-    if out.exists() and any(out.iterdir()) and not (out / MANIFEST).is_file():
-        raise ZooError(f"--out {out}: the folder holds files that are not a zoo export (no {MANIFEST}); "
-                       f"choose an absent or empty folder, or an earlier export")
+    storage.check_out_dir(out, what="export", is_ours=lambda folder: (folder / MANIFEST).is_file(), overwrite=None)
     if run_dir.resolve().is_relative_to(out.resolve()):
         raise ZooError(f"--out {out}: the run folder {run_dir} lies inside it; choose another folder")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ZooError(f"--out {out}: cannot create its parent folder ({error.strerror})") from None
+    storage.make_parent(out)
     env = dict(os.environ, KERAS_BACKEND="tensorflow", CUDA_VISIBLE_DEVICES="-1", **{PARENT_PID: str(os.getpid())})
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     cmd = [sys.executable, "-m", "zoo.export", str(run_dir), str(out), ",".join(formats), repr(float(tolerance))]
@@ -94,4 +78,4 @@ def _die_with_parent() -> None:
 
 from zoo.export.verify import ExportFailed  # noqa: E402  (after the constants verify reads)
 
-__all__ = ["FORMATS", "TOLERANCE", "ExportFailed", "export_run", "parse_formats"]
+__all__ = ["TOLERANCE", "ExportFailed", "export_run"]

@@ -1,12 +1,13 @@
 """Checking every artifact of an export against the Keras model before it is published:
-random and real inputs at batch 1 and 32, the training backend's reference batch, the task
-metric through each engine, and for language models 200 greedy characters."""
+random and real inputs at batch 1 and 32 in every format, the training backend's reference
+batch, the task metric through each Keras-free engine (the task's own :meth:`measure`), and
+the task's own checks (a language model's 200 greedy characters)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from zoo import generate
+from zoo import formats, generate
 from zoo.errors import ZooError
 from zoo.export import TOLERANCE
 
@@ -33,7 +34,7 @@ def _by_name(named, x) -> dict:
 
 
 def random_inputs(named, vocab, rng, batch, time_steps=7) -> dict:
-    """Random inputs for a NamedModel, by name: token ids, states around 0, pixels in [0, 1)."""
+    """Random inputs for a NamedModel, by name: token ids, states around 0, values in [0, 1)."""
     inputs = {}
     for name, tensor in zip(named.input_names, named.model.inputs):
         shape = [batch] + [time_steps if d is None else int(d) for d in tensor.shape[1:]]
@@ -55,7 +56,7 @@ def _real_inputs(artifact, models, x, batch) -> dict:
     first, last = next(iter(real.values())), list(real.values())[-1]
     if artifact == "encoder":
         return {named.input_names[0]: first}
-    # A step: the first token of real sequences (the decoder's for seq2seq), and the states
+    # A step: the first step of real sequences (the decoder's for seq2seq), and the states
     # the encoder gives for those sources, or zero states.
     states = models["encoder"].run({models["encoder"].input_names[0]: first}) if "encoder" in models \
         else named.zero_states(batch)
@@ -89,34 +90,33 @@ def _max_diff(got: dict, expected: dict) -> float:
     return max(float(np.max(np.abs(got[name] - e))) for name, e in expected.items())
 
 
-def verify(staging, models, real_x, recipe, vocab, *, data=None, reference=None, tolerance=TOLERANCE) -> dict:
-    """Compare every artifact with the Keras model (and the full model with the training
-    backend's reference batch); raise ExportFailed on any difference."""
-    import keras
+def verify(staging, keras_model, examples, *, reference=None, tolerance=TOLERANCE) -> dict:
+    """Compare every artifact of every format in `staging` with `keras_model` (a
+    KerasInference); raise ExportFailed on any difference. `examples` (the task's evaluation
+    examples, or None without the data) are scored by the task's metric through each engine."""
+    import json
 
-    from zoo import runtime
-    from zoo.models.recurrent_state import NamedModel
+    from zoo.manifest import MANIFEST
+    from zoo.runtime import ExportedModel
 
-    engines = {fmt: runtime.ExportedModel(staging, fmt) for fmt in runtime.ENGINES
-               if (staging / fmt).exists()}
-    reloaded = {}
-    if (staging / "keras").exists():
-        reloaded = {name: NamedModel(keras.saving.load_model(staging / runtime.artifact_path(name, "keras"),
-                                                             safe_mode=True), named.output_names)
-                    for name, named in models.items()}
+    written = json.loads((staging / MANIFEST).read_text("utf-8"))["formats"]
+    exported = {fmt: ExportedModel(staging, fmt) for fmt in written}
+    engines = {fmt: model for fmt, model in exported.items() if formats.get_format(fmt).keras_free}
+    models, vocab, task = keras_model.models, keras_model.vocab, keras_model.task
+    real_x = None if reference is None else reference["inputs"]
     rng = np.random.default_rng(1)
     report = {"tolerance": {"absolute": tolerance, "relative": RELATIVE_TOLERANCE}, "max_abs_diff": {}, "metric": None,
-              "generation": {}, "training_backend": None}
+              "training_backend": None}
     failures = []
     for name, named in models.items():
         for batch in (1, 32):
-            for kind, inputs in (("random", random_inputs(named, vocab, rng, batch)),
-                                 ("real", _real_inputs(name, models, real_x, batch))):
+            cases = [("random", random_inputs(named, vocab, rng, batch))]
+            if real_x is not None:
+                cases.append(("real", _real_inputs(name, models, real_x, batch)))
+            for kind, inputs in cases:
                 expected = named.run(inputs)
-                candidates = {fmt: engine.run(name, inputs) for fmt, engine in engines.items()}
-                if reloaded:
-                    candidates["keras"] = reloaded[name].run(inputs)
-                for fmt, got in candidates.items():
+                for fmt, model in exported.items():
+                    got = model.run(name, inputs)
                     problem = _mismatch(got, expected, tolerance)
                     if problem is None or "max abs diff" in problem:
                         slot = report["max_abs_diff"].setdefault(fmt, {})
@@ -135,55 +135,27 @@ def verify(staging, models, real_x, recipe, vocab, *, data=None, reference=None,
                 report["training_backend"][fmt] = _max_diff(got, expected)
             if problem:
                 failures.append(f"{fmt} model vs the training backend's {REFERENCE}: {problem}")
-    if data is not None:
-        report["metric"] = _metric_report(engines, models, data, recipe, vocab, failures)
-    if "step" in models:
-        # Ten characters of a real window (skipping <unk>: a prompt must be in the vocabulary).
-        prompt = vocab.decode([i for i in real_x[0] if i != vocab.unknown_id][:10])
-        step = models["step"]
-        (expected,) = generate.continue_texts(step.step_function(), step.zero_states(1), vocab, [prompt], 200,
-                                              temperature=0)
-        for fmt, engine in engines.items():
-            same = engine.generate(prompt, 200, temperature=0) == expected
-            report["generation"][fmt] = {"greedy_200_identical": same}
-            if not same:
-                failures.append(f"{fmt}: 200 greedy characters differ from Keras's")
+    if examples is not None:
+        report["metric"] = _metric_report(task, keras_model, engines, examples, failures)
+    if real_x is not None:
+        extra, problems = task.export_checks(keras_model, engines, real_x)
+        report.update(extra)
+        failures += problems
     if failures:
         more = f" (and {len(failures) - 3} more)" if len(failures) > 3 else ""
         raise ExportFailed("verification failed: " + "; ".join(failures[:3]) + more + "; nothing was published")
     return report
 
 
-def _metric_report(engines, models, data, recipe, vocab, failures) -> dict:
-    """The task metric on the evaluation data through Keras and through each artifact."""
-    from zoo.tasks.seq2seq import exact_match
-
-    if recipe.task == "seq2seq":
-        keras_value, _ = exact_match(recipe.model, models["model"].model, vocab, data.test_pairs, recipe.data)
-        sources = [s for s, _ in data.test_pairs]
-        targets = [t for _, t in data.test_pairs]
-        values = {fmt: float(np.mean([p == t for p, t in zip(engine.translate(sources), targets)]))
-                  for fmt, engine in engines.items()}
-        name = f"{data.evaluation_split}_exact_match"
-    else:
-        x, y = data.test
-        batches = [_by_name(models["model"], [a[i : i + 256] for a in (x if isinstance(x, list) else [x])])
-                   for i in range(0, len(y), 256)]
-
-        def logits(run):
-            return np.concatenate([run(inputs)[generate.LOGITS] for inputs in batches])
-
-        score = _accuracy if recipe.task == "classification" else generate.cross_entropy
-        keras_value = score(logits(models["model"].run), y)
-        values = {fmt: score(logits(lambda inputs, e=engine: e.run("model", inputs)), y) for fmt, engine in engines.items()}
-        # An export's model starts every window from zero states: for a language model
-        # evaluated with carried states that is a different number from its test_loss.
-        name = "test_accuracy" if recipe.task == "classification" else "test_loss" if not data.streams else "test_window_loss"
-    for fmt, value in values.items():
-        if abs(value - keras_value) > METRIC_TOLERANCE:
-            failures.append(f"{fmt}: {name} {value:.6f} differs from Keras's {keras_value:.6f}")
-    return {"name": name, "keras": keras_value, "artifacts": values, "tolerance": METRIC_TOLERANCE}
-
-
-def _accuracy(logits, y) -> float:
-    return float(np.mean(np.argmax(logits, -1) == y))
+def _metric_report(task, keras_model, engines, examples, failures) -> dict:
+    """The task metric on the evaluation examples through Keras and through each engine:
+    every figure of it within METRIC_TOLERANCE."""
+    expected = task.measure(keras_model, examples)
+    measured = {fmt: task.measure(engine, examples) for fmt, engine in engines.items()}
+    for fmt, values in measured.items():
+        for key, value in expected.items():
+            if isinstance(value, float) and abs(values[key] - value) > METRIC_TOLERANCE:
+                failures.append(f"{fmt}: {key} {values[key]:.6f} differs from Keras's {value:.6f}")
+    name = next(iter(expected))  # a task's measure names its main figure first
+    return {"name": name, "keras": expected[name], "artifacts": {fmt: v[name] for fmt, v in measured.items()},
+            "tolerance": METRIC_TOLERANCE}

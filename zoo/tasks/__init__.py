@@ -1,13 +1,66 @@
-"""The three tasks a recipe can train, one module each: data pipeline, metrics, task
-callbacks and evaluation. Metrics are named by the split they were measured on
-(``test_...``; ``val_...`` in the history); a task without held-out examples reports
-``train_...``."""
+"""The task registry: what a recipe trains and how its trained model is used.
 
-from zoo.tasks.base import Task, TaskData
-from zoo.tasks.classification import Classification
-from zoo.tasks.language_model import LanguageModel
-from zoo.tasks.seq2seq import Seq2Seq
+A task is one module in ``zoo/tasks/`` (found by name, no list to edit) whose
+:class:`~zoo.tasks.base.Task` subclass is decorated with :func:`register_task`. The task owns
+everything that depends on what the model does: its data pipeline, loss and metrics, the
+inference artifacts an export holds, its metric (computed once, over named artifacts, for
+training evaluation, ``evaluate``, export verification and ``zoo ship``), its headline
+figure and check slice, its Python API and CLI commands, and its model-card text. Nothing
+outside this package branches on a task's name (``tests/test_layout.py`` checks it).
 
-TASKS: dict[str, Task] = {"classification": Classification(), "language_model": LanguageModel(), "seq2seq": Seq2Seq()}
+Task modules import neither keras nor the training datasets at import time, so exports run
+through them without Keras.
+"""
 
-__all__ = ["TASKS", "Task", "TaskData"]
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from zoo.errors import ZooError
+
+_TASKS: dict = {}
+# Modules of this package that are not tasks.
+_HELPERS = {"base", "datasets", "callbacks"}
+
+
+def register_task(name: str):
+    """Class decorator: register a Task subclass under `name` (one instance serves every run)."""
+
+    def decorate(cls):
+        if name in _TASKS and type(_TASKS[name]) is not cls:
+            raise ValueError(f"task {name!r} is already registered")
+        cls.name = name
+        _TASKS[name] = cls()
+        return cls
+
+    return decorate
+
+
+def _load_tasks() -> None:
+    for module in pkgutil.iter_modules(__path__):
+        if module.name not in _HELPERS:
+            importlib.import_module(f"{__name__}.{module.name}")
+
+
+def list_tasks() -> list[str]:
+    """Names of the registered tasks, sorted."""
+    _load_tasks()
+    return sorted(_TASKS)
+
+
+def get_task(name: str):
+    """The registered Task `name`; an unknown name lists the known ones."""
+    _load_tasks()
+    if name not in _TASKS:
+        raise ZooError(f"unknown task {name!r}; known tasks: {', '.join(sorted(_TASKS))}")
+    return _TASKS[name]
+
+
+def api_methods() -> dict[str, str]:
+    """Every task's Python API method names, mapped to the task that has it."""
+    _load_tasks()
+    return {method: task.name for task in _TASKS.values() for method in task.api}
+
+
+__all__ = ["api_methods", "get_task", "list_tasks", "register_task"]

@@ -1,4 +1,11 @@
-"""What every task provides (:class:`Task`) and the data it hands to ``fit`` (:class:`TaskData`)."""
+"""What every task provides (:class:`Task`), the data it hands to ``fit`` (:class:`TaskData`)
+and the examples its metric is measured on (:class:`Examples`).
+
+A task's metric is written once, in :meth:`Task.measure`, over an
+:class:`~zoo.inference.InferenceModel`: the same code scores a Keras model at the end of
+training, an export during its verification, a shipped model's check slice and
+``zoo.load(...).evaluate()``.
+"""
 
 from __future__ import annotations
 
@@ -6,29 +13,47 @@ import abc
 import dataclasses
 from typing import Any
 
-from zoo.errors import DataError
+from zoo.errors import DataError, ZooError
+
+
+@dataclasses.dataclass
+class Examples:
+    """The examples of one split that a task's metric reads: `inputs` and `targets` in the
+    task's own form (arrays, token windows, string pairs), `split` naming the split ("test",
+    or "train" for a task without held-out examples)."""
+
+    split: str
+    inputs: Any
+    targets: Any
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def head(self, limit: int | None) -> "Examples":
+        """The first `limit` examples (all of them when `limit` is None)."""
+        if limit is None:
+            return self
+        return Examples(self.split, self.inputs[:limit], self.targets[:limit])
 
 
 @dataclasses.dataclass
 class TaskData:
-    """Splits ready for ``fit``: ``train`` is an :class:`EpochDataset`, the others (x, y) arrays.
+    """Splits ready for ``fit``: ``train`` is an EpochDataset, ``validation`` and ``test``
+    (x, y) arrays for Keras, ``examples`` the evaluation split for the task's metric.
 
-    `validation` is None for a task without held-out examples; `evaluation_split` names the
-    split in ``test`` ("test", or "train" for such a task), and so the final metrics.
-    `streams` is set for language models evaluated with carried states: the rows of the
-    evaluation splits are then `streams` parallel streams, laid out window by window, and
-    are evaluated in batches of `streams` rows.
+    `validation` is None for a task without held-out examples. `streams` is set for language
+    models evaluated with carried states: the rows of the evaluation splits are then
+    `streams` parallel streams, laid out window by window, evaluated `streams` rows a batch.
     """
 
     train: Any
     validation: tuple | None
     test: tuple
+    examples: Examples
     vocab: Any = None
-    classes: list | None = None  # classification: the name of each label
+    classes: list | None = None  # the name of each label, for tasks that name them
     model_options: dict = dataclasses.field(default_factory=dict)
-    test_pairs: list = dataclasses.field(default_factory=list)  # seq2seq: (source, target) strings
-    validation_pairs: list = dataclasses.field(default_factory=list)
-    evaluation_split: str = "test"
+    validation_examples: Examples | None = None  # for a task callback that scores each epoch
     streams: int | None = None
 
     def check(self, limit=None) -> None:
@@ -44,8 +69,8 @@ class TaskData:
 
 def artifact_models(family: str, model) -> dict:
     """The models an export holds and inference runs, by artifact name: the full ``model``
-    and, for a generative family, its inference models (``step``, or ``encoder`` and
-    ``decoder_step``), each a NamedModel."""
+    and the family's inference models (``step``, or ``encoder`` and ``decoder_step``), each
+    a NamedModel."""
     from zoo.models.recurrent_state import NamedModel
     from zoo.registry import get_spec
 
@@ -60,9 +85,24 @@ def limit_items(items, limit):
 
 
 class Task(abc.ABC):
-    """What every task provides; subclasses define prepare and evaluate, and what differs."""
+    """What a task provides. Subclasses define :meth:`prepare`, :meth:`examples` and
+    :meth:`measure`, set the class attributes below, and override what differs."""
 
-    metrics: tuple = ()
+    name: str = ""  # set by register_task
+    artifacts: tuple = ("model",)  # the inference artifacts every export of this task holds
+    keras_metrics: tuple = ("accuracy",)  # compiled into the training model
+    headline: tuple = ()  # the metrics `zoo list` shows, the first present wins
+    check_examples: int = 1000  # the slice of the test split a shipped model is re-measured on
+    api: tuple = ()  # methods of a loaded model: model.NAME(...) calls task.NAME(model, ...)
+    commands: tuple = ()  # the zoo commands (predict, generate, translate) it answers
+    use_and_limits: str = ""  # for the model card
+
+    # ------------------------------------------------------------------ training
+    def loss(self):
+        """The training loss: cross-entropy on the model's logits."""
+        import keras
+
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     @abc.abstractmethod
     def prepare(self, recipe, *, seed, limit, data_dir, batch_size) -> TaskData:
@@ -75,6 +115,96 @@ class Task(abc.ABC):
     def callbacks(self, model, data, recipe, out_dir=None) -> list:
         return []
 
-    @abc.abstractmethod
     def evaluate(self, model, data, recipe, *, batch_size) -> dict:
-        """The test metrics of a trained model."""
+        """The test metrics of a trained Keras model: Keras's loss on the test split and the
+        task metric measured through the model's artifacts."""
+        loss = model.evaluate(*data.test, batch_size=batch_size, verbose=0, return_dict=True)["loss"]
+        split = data.examples.split
+        return {f"{split}_loss": float(loss), **self.measure(self.keras_inference(model, data, recipe), data.examples)}
+
+    def keras_inference(self, model, data, recipe):
+        """A trained Keras model as an InferenceModel, for :meth:`measure`."""
+        from zoo.inference import KerasInference
+
+        return KerasInference(self.name, artifact_models(recipe.model, model), vocab=data.vocab, classes=data.classes,
+                              data_config=recipe.data, origin=f"recipe {recipe.name}")
+
+    # ------------------------------------------------------------------ the metric
+    @abc.abstractmethod
+    def examples(self, data_config: dict, *, seed: int, data_dir=None, vocab=None, limit=None) -> Examples:
+        """The evaluation split of `data_config` as :class:`Examples` (encoded with `vocab`)."""
+
+    @abc.abstractmethod
+    def measure(self, model, examples: Examples) -> dict:
+        """The task metric of InferenceModel `model` on `examples`, keyed by the split's name."""
+
+    def headline_of(self, metrics: dict) -> tuple[str, float]:
+        """The metric `zoo list` shows: its name and value."""
+        for name in self.headline:
+            if name in metrics:
+                return name, metrics[name]
+        raise ZooError(f"no headline metric ({' or '.join(self.headline)}) among {', '.join(metrics)}")
+
+    # ------------------------------------------------------------------ inference
+    def decoding(self, data_config: dict) -> dict | None:
+        """What decoding needs to know beyond the artifacts (stored in export manifests)."""
+        return None
+
+    def check_manifest(self, manifest: dict) -> None:
+        """Raise ValueError where an export manifest does not fit this task."""
+        missing = [a for a in self.artifacts if a not in manifest["artifacts"]]
+        if missing:
+            raise ValueError(f"a {self.name} export needs the artifacts {', '.join(missing)}")
+
+    @staticmethod
+    def check_vocabulary(manifest: dict) -> None:
+        """A text task's manifest holds a vocabulary as large as the model's output."""
+        from zoo.data.vocabulary import Vocabulary
+
+        size = len(Vocabulary.from_json(manifest.get("vocab")))  # a one-line DataError when malformed
+        classes = manifest["artifacts"]["model"]["outputs"][0]["shape"][-1]
+        if classes is not None and classes != size:
+            raise ValueError(f"the vocabulary has {size} symbols, the model predicts {classes}")
+
+    def export_checks(self, keras_model, exported: dict, real_inputs) -> tuple[dict, list]:
+        """Task-specific checks of an export before it is published: (report, failures),
+        comparing the Keras InferenceModel with each exported engine by format, on real
+        inputs of the full model (a few test examples)."""
+        return {}, []
+
+    def data_overrides(self, recipe, **options) -> dict:
+        """The recipe's data config with `zoo train`'s data options applied; an option this
+        task does not take is a one-line error."""
+        for option, value in options.items():
+            if value is not None:
+                raise ZooError(f"--{option.replace('_', '-')}: recipe {recipe.name!r} ({self.name}) does not take it")
+        return recipe.data
+
+    def run_command(self, command: str, model, **options) -> list[str]:
+        """The lines `zoo COMMAND` prints for `model` (see :attr:`commands`)."""
+        if command not in self.commands:
+            answers = ", ".join(f"zoo {c}" for c in self.commands) or "no zoo command"
+            raise ZooError(f"zoo {command}: {model.origin} is a {self.name} model; it answers {answers}")
+        return getattr(self, f"{command}_command")(model, **options)
+
+    # ------------------------------------------------------------------ model card
+    DATA_TEXT: dict = {}  # the card's "Data and splits" text by dataset, source or generated task name
+
+    def data_text(self, data_config: dict) -> str:
+        """The card's "Data and splits" paragraph for `data_config`."""
+        import json
+
+        key = data_config.get("dataset") or data_config.get("source") or data_config.get("task")
+        return self.DATA_TEXT.get(key, json.dumps(data_config))
+
+    def samples(self, model, data_config: dict) -> list[dict]:
+        """A few outputs of a shipped model, for its card."""
+        return []
+
+    def sample_lines(self, samples: list[dict]) -> list[str]:
+        """The card's Markdown lines for `samples`."""
+        return [f"- {sample}" for sample in samples]
+
+    def usage(self, name: str, samples: list[dict]) -> tuple[str, str]:
+        """One Python line (on a loaded model `m`) and one CLI line that use a shipped model."""
+        return "m.evaluate(limit=100)", "zoo list"

@@ -1,4 +1,5 @@
-"""Language models: next character (cross-entropy, perplexity, bits per character).
+"""Language models (N-vs-N over characters): next character, judged by cross-entropy in
+nats per character (perplexity and bits per character derived).
 
 Trained on windows at random offsets drawn anew each epoch, or on consecutive windows whose
 recurrent states carry from batch to batch (the family's ``carry`` model), and then
@@ -7,68 +8,52 @@ evaluated the same way.
 
 from __future__ import annotations
 
-import json
 import math
 import pathlib
-
-import keras
 
 from zoo import generate
 from zoo.data import text
 from zoo.data.vocabulary import Vocabulary
 from zoo.errors import DataError, ZooError, user_error
-from zoo.models.recurrent_state import stream_resets
 from zoo.registry import get_spec
-from zoo.tasks.base import Task, TaskData
-from zoo.tasks.datasets import ConsecutiveWindows, RandomWindows
+from zoo.tasks import register_task
+from zoo.tasks.base import Examples, Task, TaskData
 
 
-class PerplexityLogs(keras.callbacks.Callback):
-    """Adds perplexity and bits per character, derived from the cross-entropy in nats."""
-
-    def on_epoch_end(self, epoch, logs=None):
-        for prefix in ("", "val_"):
-            if logs is not None and f"{prefix}loss" in logs:
-                loss = float(logs[f"{prefix}loss"])
-                logs[f"{prefix}perplexity"] = math.exp(min(loss, 50.0))
-                logs[f"{prefix}bits_per_char"] = loss / math.log(2)
+def _consecutive(data_config) -> bool:
+    return data_config.get("sampling", "random") == "consecutive"
 
 
-class SampleText(keras.callbacks.Callback):
-    """Prints a line sampled from a prefix after each epoch, and appends it to a JSON-lines file.
-
-    It samples with `lm` (the model `fit` trains may be a carried-state view of its layers).
-    """
-
-    def __init__(self, family, lm, vocab, prompt, *, length=100, path=None, seed=0):
-        super().__init__()
-        self.family, self.lm, self.vocab, self.prompt = family, lm, vocab, prompt
-        self.length, self.path, self.seed = length, path, seed
-
-    def on_epoch_end(self, epoch, logs=None):
-        (line,) = sample_texts(self.family, self.lm, self.vocab, [self.prompt], length=self.length, temperature=0.8,
-                               seed=self.seed)
-        print(f"\nsample after epoch {epoch + 1}: {self.prompt + line!r}")
-        if self.path:
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(json.dumps({"epoch": epoch + 1, "text": self.prompt + line}, ensure_ascii=False) + "\n")
-
-
-def sample_texts(family, model, vocab, prompts, *, length, temperature=1.0, top_k=None, top_p=None,
-                 seed=None) -> list[str]:
-    """Continue each of `prompts` by `length` characters, all prompts in one batch, one step
-    call per character through the family's step model."""
-    step = get_spec(family).inference_models(model)["step"]
-    return user_error(ZooError, generate.continue_texts, step.step_function(), step.zero_states(len(prompts)), vocab,
-                      list(prompts), length, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
-
-
+@register_task("language_model")
 class LanguageModel(Task):
     """Next-character prediction. With ``sampling: consecutive`` the model trains and is
     evaluated with recurrent states carried across windows (the family's ``carry`` model);
     with random windows, every window starts from zero states."""
 
+    artifacts = ("model", "step")
+    keras_metrics = ()
+    headline = ("test_loss",)
+    check_examples = 20000
+    api = ("generate",)
+    commands = ("generate",)
+    use_and_limits = (
+        "Continues a text one character at a time in the style of its training corpus; a demonstration and a "
+        "starting point for fine-tuning (`zoo.from_pretrained`), not a source of facts. Characters outside its "
+        "vocabulary are refused in a prompt. It reproduces the spelling, names and line layout of its corpus "
+        "and can repeat passages of it."
+    )
+
+    DATA_TEXT = {
+        "tiny_shakespeare": ("tiny_shakespeare through tensorflow-datasets (built offline from `input.txt`), with "
+                             "tfds's own train / validation / test splits (1,003,854 / 55,770 / 55,770 characters); "
+                             "the vocabulary is the training split's characters plus 4 reserved ids."),
+        "jaychou_lyrics": "The tutorial's Chinese lyrics, cut in order into 90% train, 5% validation and 5% test.",
+    }
+
+    # ------------------------------------------------------------------ training
     def prepare(self, recipe, *, seed, limit, data_dir, batch_size) -> TaskData:
+        from zoo.tasks.datasets import ConsecutiveWindows, RandomWindows
+
         d = recipe.data
         corpus = text.load_text(d["source"], path=d.get("path"), data_dir=data_dir)
         vocab = Vocabulary.from_text(corpus.train)  # the training split only: nothing leaks
@@ -107,17 +92,15 @@ class LanguageModel(Task):
         else:
             steps = max(1, (len(ids["train"]) - 1) // (seq_len * batch_size))
             train = RandomWindows(ids["train"], seq_len=seq_len, batch_size=batch_size, steps_per_epoch=steps, seed=seed)
-        return TaskData(
-            train=train,
-            validation=evaluation_windows("validation"),
-            test=evaluation_windows("test"),
-            vocab=vocab,
-            model_options={"vocab_size": len(vocab)},
-            streams=streams,
-        )
+        test = evaluation_windows("test")
+        return TaskData(train=train, validation=evaluation_windows("validation"), test=test,
+                        examples=Examples("test", *test), vocab=vocab, model_options={"vocab_size": len(vocab)},
+                        streams=streams)
 
     def training_model(self, model, data, recipe):
         """`model` itself, or for consecutive windows a carried-state model sharing its layers."""
+        from zoo.models.recurrent_state import stream_resets
+
         if not data.streams:
             return model, data.validation
         x, y = data.validation
@@ -125,20 +108,99 @@ class LanguageModel(Task):
         return carry, ((x, stream_resets(len(x), data.streams)), y)
 
     def callbacks(self, model, data, recipe, out_dir=None):
+        from zoo.tasks.callbacks import PerplexityLogs, SampleText
+
         prompt = recipe.data.get("sample_prompt", "")
         if not prompt or any(ch not in data.vocab.index for ch in prompt):  # e.g. with --text-file
             prompt = data.vocab.decode(data.train.ids[:8])
         path = None if out_dir is None else pathlib.Path(out_dir) / "samples.jsonl"
-        return [PerplexityLogs(), SampleText(recipe.model, model, data.vocab, prompt, path=path)]
+        return [PerplexityLogs(), SampleText(self, self.keras_inference(model, data, recipe), prompt, path=path)]
 
     def evaluate(self, model, data, recipe, *, batch_size) -> dict:
-        x, y = data.test
         if data.streams:  # as it was trained: states carried from window to window
+            from zoo.models.recurrent_state import stream_resets
+
+            x, y = data.test
             carry = get_spec(recipe.model).carry(model, data.streams)
             carry.compile(loss=model.loss)
-            loss = carry.evaluate((x, stream_resets(len(x), data.streams)), y, batch_size=data.streams, verbose=0)
+            loss = float(carry.evaluate((x, stream_resets(len(x), data.streams)), y, batch_size=data.streams,
+                                        verbose=0))
+            metrics = {"test_loss": loss, "test_characters": int(y.size)}
         else:
-            loss = model.evaluate(x, y, batch_size=batch_size, verbose=0)
-        loss = float(loss)
-        return {"test_loss": loss, "test_perplexity": math.exp(loss), "test_bits_per_char": loss / math.log(2),
-                "test_characters": int(y.size)}
+            metrics = self.measure(self.keras_inference(model, data, recipe), data.examples)
+        loss = metrics["test_loss"]
+        return {**metrics, "test_perplexity": math.exp(loss), "test_bits_per_char": loss / math.log(2)}
+
+    def data_overrides(self, recipe, *, text_file=None, **options) -> dict:
+        data = super().data_overrides(recipe, **options)
+        # Absolute, so `zoo evaluate` and `zoo export` find it from anywhere.
+        return data if text_file is None else {**data, "source": "file", "path": str(pathlib.Path(text_file).resolve())}
+
+    # ------------------------------------------------------------------ the metric
+    def examples(self, data_config, *, seed, data_dir=None, vocab=None, limit=None) -> Examples:
+        """Windows of the test text, `limit` characters of it at most."""
+        corpus = text.load_text(data_config["source"], path=data_config.get("path"), data_dir=data_dir)
+        ids = vocab.encode(corpus.test, unknown=True)
+        return Examples("test", *text.windows(ids if limit is None else ids[: limit + 1],
+                                              data_config.get("seq_len", 100)))
+
+    def measure(self, model, examples: Examples) -> dict:
+        """Cross-entropy of the full model, every window from zero states. For a model trained
+        with states carried across windows that is another number than its carried test_loss,
+        so it is named ``test_window_loss`` then."""
+        name = "test_window_loss" if _consecutive(model.data_config) else "test_loss"
+        return {name: generate.cross_entropy(model.logits(examples.inputs, 32), examples.targets),
+                "test_characters": int(examples.targets.size)}
+
+    # ------------------------------------------------------------------ inference
+    def check_manifest(self, manifest: dict) -> None:
+        super().check_manifest(manifest)
+        self.check_vocabulary(manifest)
+
+    def generate(self, model, prompts, length: int = 200, *, temperature: float = 1.0, top_k=None, top_p=None,
+                 seed=None):
+        """The continuation of a prompt (a string), or of each of a list of prompts (all in
+        one batch, one step call per character); temperature 0 is greedy."""
+        texts = [prompts] if isinstance(prompts, str) else list(prompts)
+        continued = user_error(ZooError, generate.continue_texts, model.step_function("step"),
+                               model.zero_states("step", len(texts)), model.vocab, texts, length,
+                               temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+        return continued[0] if isinstance(prompts, str) else continued
+
+    def generate_command(self, model, *, prompts, length, temperature, top_k, top_p, seed) -> list[str]:
+        texts = self.generate(model, list(prompts), length, temperature=temperature, top_k=top_k, top_p=top_p,
+                              seed=seed)
+        return [prompt + continued for prompt, continued in zip(prompts, texts)]
+
+    def export_checks(self, keras_model, exported, real_inputs) -> tuple[dict, list]:
+        """200 greedy characters from a real prompt, identical through every engine."""
+        vocab = keras_model.vocab
+        # Ten characters of a real window (skipping <unk>: a prompt must be in the vocabulary).
+        prompt = vocab.decode([i for i in real_inputs[0] if i != vocab.unknown_id][:10])
+        expected = self.generate(keras_model, prompt, 200, temperature=0)
+        report, failures = {}, []
+        for fmt, model in exported.items():
+            same = self.generate(model, prompt, 200, temperature=0) == expected
+            report[fmt] = {"greedy_200_identical": same}
+            if not same:
+                failures.append(f"{fmt}: 200 greedy characters differ from Keras's")
+        return {"generation": report}, failures
+
+    # ------------------------------------------------------------------ model card
+    def samples(self, model, data_config) -> list[dict]:
+        prompt = data_config.get("sample_prompt") or model.vocab.chars[0]
+        return [{"prompt": prompt, "temperature": t, "seed": 0,
+                 "text": prompt + self.generate(model, prompt, 300, temperature=t, seed=0)} for t in (0.5, 0.8)]
+
+    def sample_lines(self, samples) -> list[str]:
+        lines = []
+        for s in samples:
+            lines += [f"temperature {s['temperature']}, seed {s['seed']}:", "", "```", s["text"], "```", ""]
+        return lines
+
+    def usage(self, name, samples) -> tuple[str, str]:
+        import json
+
+        prompt = samples[0]["prompt"] if samples else "a"
+        return (f"m.generate({prompt!r}, 200, temperature=0.8, seed=0)",
+                f"zoo generate {name} --prompt {json.dumps(prompt)}")

@@ -1,59 +1,43 @@
-"""Sequence to sequence: source string -> target string with teacher forcing, judged by the
-exact match of greedy decoding through the family's ``encoder`` and ``decoder_step``."""
+"""Sequence to sequence (N-vs-M): source string -> target string with teacher forcing,
+judged by the exact match of greedy decoding through the family's ``encoder`` and
+``decoder_step``."""
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 
 from zoo import generate
 from zoo.data import generated
 from zoo.errors import ZooError, user_error
-from zoo.registry import get_spec
-from zoo.tasks.base import Task, TaskData, limit_items
-from zoo.tasks.datasets import ShuffledArrays
+from zoo.tasks import register_task
+from zoo.tasks.base import Examples, Task, TaskData, limit_items
 
 
-def decode_texts(family, model, vocab, sources, data_config, *, beam_width=1) -> list[str]:
-    """Translate `sources` (strings) with greedy decoding, or beam search when beam_width > 1."""
-    models = get_spec(family).inference_models(model)
-    encoder, step = models["encoder"], models["decoder_step"]
-
-    def encode(source):
-        return encoder.run({encoder.input_names[0]: source})
-
-    return user_error(ZooError, generate.translate, encode, step.step_function(), vocab, list(sources),
-                      beam_width=beam_width, **generated.decoding_options(data_config))
-
-
-def exact_match(family, model, vocab, pairs, data_config) -> tuple[float, list[str]]:
-    """The share of `pairs` whose greedy translation equals the target, and the translations."""
-    predictions = decode_texts(family, model, vocab, [s for s, _ in pairs], data_config)
-    return float(np.mean([p == t for p, (_, t) in zip(predictions, pairs)])), predictions
-
-
-class ExactMatch(keras.callbacks.Callback):
-    """Adds the exact match of greedy decoding to the logs and prints examples: as
-    ``val_exact_match`` on validation pairs, or as ``exact_match`` (Keras's name for a
-    training-set metric) on the training pairs of a task without held-out pairs."""
-
-    def __init__(self, family, vocab, pairs, data_config, *, held_out=True, examples=3):
-        super().__init__()
-        self.family, self.vocab, self.pairs, self.data_config, self.examples = family, vocab, pairs, data_config, examples
-        self.key, self.split = ("val_exact_match", "validation") if held_out else ("exact_match", "training")
-
-    def on_epoch_end(self, epoch, logs=None):
-        rate, predictions = exact_match(self.family, self.model, self.vocab, self.pairs, self.data_config)
-        if logs is not None:
-            logs[self.key] = rate
-        shown = ", ".join(f"{s} -> {p}" for (s, _), p in zip(self.pairs[: self.examples], predictions))
-        print(f"\nexact match {rate:.4f} on {len(self.pairs)} {self.split} pairs; {shown}")
-
-
+@register_task("seq2seq")
 class Seq2Seq(Task):
-    metrics = ("accuracy",)
+    artifacts = ("model", "encoder", "decoder_step")
+    headline = ("test_exact_match", "train_exact_match")
+    check_examples = 1000
+    api = ("translate",)
+    commands = ("translate",)
+    use_and_limits = (
+        "Translates short strings of the generated task it was trained on; sources must use its characters and "
+        "fit its source length. Outside the training distribution (longer operands, other operators) the "
+        "answers are wrong without warning."
+    )
 
+    DATA_TEXT = {
+        "addition": ("Generated problems `a+b` whose operand lengths (1 to 3 digits) are drawn uniformly, sources "
+                     "reversed. Validation and test problems are distinct and never trained on: each class of "
+                     "operand lengths gives them an equal share, at most 15% of its problems (so 15 of the 100 "
+                     "one-digit problems each); training draws 100,000 examples with replacement from the rest."),
+        "word_pairs": "The tutorial's six word pairs; a memorisation task with no held-out pairs.",
+    }
+
+    # ------------------------------------------------------------------ training
     def prepare(self, recipe, *, seed, limit, data_dir, batch_size) -> TaskData:
+        from zoo.tasks.datasets import ShuffledArrays
+
         d = recipe.data
         splits = generated.load_pairs(d, seed=seed)
         vocab = generated.vocabulary_for(splits)
@@ -64,26 +48,90 @@ class Seq2Seq(Task):
                                           reverse_source=d.get("reverse_source", False))
 
         train, validation, test = (limit_items(p, limit) for p in (splits.train, splits.validation, splits.test))
+        held_out = ("validation", validation) if validation else ("train", train)
         return TaskData(
             train=ShuffledArrays(*encode(train), batch_size=batch_size, seed=seed),
             validation=encode(validation) if validation else None,
             test=encode(test), vocab=vocab,
+            examples=_examples(splits.evaluation_split, test),
+            validation_examples=_examples(held_out[0], held_out[1][:1000]),
             model_options={"source_vocab_size": len(vocab), "target_vocab_size": len(vocab)},
-            test_pairs=test, validation_pairs=(validation or train)[:1000],
-            evaluation_split=splits.evaluation_split,
         )
 
     def callbacks(self, model, data, recipe, out_dir=None):
-        return [ExactMatch(recipe.model, data.vocab, data.validation_pairs, recipe.data,
-                           held_out=data.validation is not None)]
+        from zoo.tasks.callbacks import TaskMetric
+
+        examples = data.validation_examples
+        shown = examples.head(3)
+
+        def show(inference):
+            return ", ".join(f"{s} -> {p}" for s, p in zip(shown.inputs, self.translate(inference, shown.inputs)))
+
+        return [TaskMetric(self, self.keras_inference(model, data, recipe), examples, metric="exact_match",
+                           held_out=data.validation is not None, show=show)]
 
     def evaluate(self, model, data, recipe, *, batch_size) -> dict:
-        loss, accuracy = model.evaluate(*data.test, batch_size=batch_size, verbose=0)
-        rate, predictions = exact_match(recipe.model, model, data.vocab, data.test_pairs, recipe.data)
-        split = data.evaluation_split
-        metrics = {f"{split}_exact_match": rate, f"{split}_loss": float(loss),
-                   f"{split}_char_accuracy": float(accuracy), f"{split}_examples": len(data.test_pairs)}
-        if recipe.data["task"] == "addition":
-            metrics.update(generated.exact_match_by_digits(data.test_pairs, predictions, split))
+        result = model.evaluate(*data.test, batch_size=batch_size, verbose=0, return_dict=True)
+        split = data.examples.split
+        return {f"{split}_loss": float(result["loss"]), f"{split}_char_accuracy": float(result["accuracy"]),
+                **self.measure(self.keras_inference(model, data, recipe), data.examples)}
+
+    # ------------------------------------------------------------------ the metric
+    def examples(self, data_config, *, seed, data_dir=None, vocab=None, limit=None) -> Examples:
+        splits = generated.load_pairs(data_config, seed=seed)
+        split = splits.evaluation_split
+        return _examples(split, getattr(splits, split)).head(limit)
+
+    def measure(self, model, examples: Examples) -> dict:
+        """Exact match of greedy decoding (per operand length too, for addition)."""
+        predictions = self.translate(model, list(examples.inputs))
+        split = examples.split
+        metrics = {f"{split}_exact_match": float(np.mean([p == t for p, t in zip(predictions, examples.targets)])),
+                   f"{split}_examples": len(examples)}
+        if model.data_config.get("task") == "addition":
+            pairs = list(zip(examples.inputs, examples.targets))
+            metrics.update(generated.exact_match_by_digits(pairs, predictions, split))
         return metrics
 
+    # ------------------------------------------------------------------ inference
+    def decoding(self, data_config) -> dict:
+        return generated.decoding_options(data_config)
+
+    def check_manifest(self, manifest: dict) -> None:
+        super().check_manifest(manifest)
+        self.check_vocabulary(manifest)
+        decoding = manifest["decoding"]
+        for key in ("source_len", "target_len"):
+            if not isinstance(decoding[key], int) or decoding[key] < 1:
+                raise ValueError(f"decoding.{key} must be a positive whole number")
+        if not isinstance(decoding["reverse_source"], bool):
+            raise ValueError("decoding.reverse_source must be true or false")
+
+    def translate(self, model, sources, *, beam: int = 1):
+        """The translation of a source string, or of each of a list (greedy, or beam search of
+        width `beam`), through the encoder and decoder step."""
+        texts = [sources] if isinstance(sources, str) else list(sources)
+        (name,) = model.input_units("encoder")
+        encode = lambda source: model.run("encoder", {name: source})  # noqa: E731
+        targets = user_error(ZooError, generate.translate, encode, model.step_function("decoder_step"), model.vocab,
+                             texts, beam_width=beam, **model.decoding)
+        return targets[0] if isinstance(sources, str) else targets
+
+    def translate_command(self, model, *, texts, beam=1) -> list[str]:
+        return [f"{source}\t{target}" for source, target in zip(texts, self.translate(model, list(texts), beam=beam))]
+
+    # ------------------------------------------------------------------ model card
+    def samples(self, model, data_config) -> list[dict]:
+        sources = generated.FIRST_SUMS if data_config.get("task") == "addition" else [s for s, _ in generated.WORD_PAIRS]
+        return [{"source": s, "translation": t} for s, t in zip(sources, self.translate(model, sources))]
+
+    def sample_lines(self, samples) -> list[str]:
+        return [f"- `{s['source']}` -> `{s['translation']}`" for s in samples]
+
+    def usage(self, name, samples) -> tuple[str, str]:
+        source = samples[0]["source"]
+        return f"m.translate({source!r}, beam=3)", f'zoo translate {name} "{source}"'
+
+
+def _examples(split, pairs) -> Examples:
+    return Examples(split, [s for s, _ in pairs], [t for _, t in pairs])

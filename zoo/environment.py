@@ -1,0 +1,32 @@
+"""The machine and library versions a run or a shipped model was made with."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import platform
+
+
+def library_versions() -> dict:
+    """Versions that decide whether a run reproduces (keras and its current backend)."""
+    import keras
+    import numpy as np
+
+    versions = {"python": platform.python_version(), "keras": keras.__version__, "numpy": np.__version__}
+    backend = keras.backend.backend()
+    versions[backend] = __import__(backend).__version__
+    return versions
+
+
+def machine() -> str:
+    """The CPU and core count of this machine, in words."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = "GPU" if pathlib.Path("/dev/nvidia0").exists() else "no GPU"
+    return f"{model}, {os.cpu_count()} cores, {gpu}"

@@ -1,0 +1,137 @@
+"""``zoo ship``: a finished run made a compact shipped model with its card.
+
+A shipped folder holds ``model.keras`` (weights, no optimizer state), its vocabulary or
+class names, config, metrics, history and curves, an ONNX export with its manifest,
+``card.json`` (the figures, and the sha256 of every file) and the model card ``README.md``
+(:mod:`zoo.cards`). Its figures are measured by the task's own metric on the task's check
+slice, through Keras and through the export.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import pathlib
+import shutil
+
+from zoo import cards, formats, runs, storage
+from zoo.environment import machine
+from zoo.errors import ZooError, first_line
+from zoo.manifest import MANIFEST
+from zoo.pretrained import CARD, load
+from zoo.tasks import get_task
+
+CARD_TEXT = "README.md"
+# How far a re-measured check figure may be from the card's (CI re-measures every shipped
+# model on every backend and through onnxruntime).
+CHECK_TOLERANCE = 0.002
+SHIPPED_RUN_FILES = (runs.CONFIG, runs.METRICS, runs.HISTORY, "curves.png", runs.VOCAB, runs.CLASSES,
+                     "samples.jsonl", "reference.npz")
+# The shipped export: the smallest engine's format (the others are rebuilt with `zoo export`).
+SHIPPED_FORMATS = (formats.DEFAULT_ENGINE,)
+
+
+def is_shipped(folder: pathlib.Path) -> bool:
+    return (folder / CARD).is_file()
+
+
+def ship(run_dir, out, *, data_dir=None, tolerance=None, overwrite: bool = False) -> dict:
+    """Make finished run `run_dir` a shipped model in `out`: the compact files, an export
+    (verified as every export is), the figures re-measured on the check slice through Keras
+    and the export, sample outputs, ``card.json`` and the model card. `out` must be absent,
+    empty, or (with `overwrite`) an earlier shipped model; it is built beside `out` and
+    swapped in whole. `tolerance` is the export's (``zoo export --tolerance``). Returns the card."""
+    from zoo.export import TOLERANCE, export_run
+
+    run_dir, out = runs.require_finished_run(run_dir).resolve(), pathlib.Path(out).resolve()
+    if out == run_dir:
+        raise ZooError(f"--out {out}: the run folder itself; ship a run trained elsewhere (--out of zoo train)")
+    if run_dir.is_relative_to(out):
+        raise ZooError(f"--out {out}: the run folder {run_dir} lies inside it; choose another folder")
+    recipe, config = runs.load_run_config(run_dir)
+    storage.make_parent(out)
+    with storage.folder_lock(out, "shipped model"):
+        storage.check_out_dir(out, what="shipped model", is_ours=is_shipped, overwrite=overwrite)
+        with storage.staging(out, "shipping") as staging:
+            for name in SHIPPED_RUN_FILES:
+                if (run_dir / name).is_file():
+                    shutil.copyfile(run_dir / name, staging / name)
+            # Weights only: the optimizer's moments would triple the file and fine-tuning
+            # starts a fresh optimizer anyway.
+            runs.load_model_file(run_dir / "model.keras", compile=False).save(staging / "model.keras")
+            tolerance = TOLERANCE if tolerance is None else tolerance
+            export_run(staging, formats=SHIPPED_FORMATS, out=staging / "export", data_dir=data_dir,
+                       tolerance=tolerance)
+            _point_export_at_its_folder(staging / "export")
+            card = _card(staging, out.name, recipe, config, data_dir=data_dir)
+            if tolerance != TOLERANCE:
+                card["ship_command"] += f" --tolerance {tolerance}"
+            (staging / CARD_TEXT).write_text(cards.render(card), "utf-8")
+            card["files"] = storage.file_digests(staging, exclude=CARD)
+            (staging / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", "utf-8")
+            storage.publish_dir(staging, out)
+    return card
+
+
+def _point_export_at_its_folder(export: pathlib.Path) -> None:
+    """The export was made from the shipped folder itself (its parent), not from the staging
+    path it was built at: say so portably. The manifest does not list its own digest."""
+    path = export / MANIFEST
+    manifest = json.loads(path.read_text("utf-8"))
+    manifest["source_run"] = ".."
+    path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), "utf-8")
+
+
+def check_files(folder) -> list[str]:
+    """What differs between a shipped folder's files and the sha256 list of its card."""
+    folder = pathlib.Path(folder)
+    try:
+        listed = json.loads((folder / CARD).read_text("utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return [f"{CARD}: expected a model card with a files list ({first_line(error)})"]
+    return storage.digest_problems(folder, listed, exclude=CARD, list_name=CARD)
+
+
+def _best_validation(folder: pathlib.Path, metrics: dict) -> dict:
+    """The validation figures of the best epoch, from the run's history."""
+    with open(folder / runs.HISTORY, newline="", encoding="utf-8") as f:
+        rows = [row for row in csv.DictReader(f) if int(row["epoch"]) + 1 == metrics.get("best_epoch")]
+    if len(rows) != 1:
+        raise ZooError(f"{folder / runs.HISTORY}: expected one row for the best epoch {metrics.get('best_epoch')} "
+                       f"of {runs.METRICS}, found {len(rows)}")
+    return {k: float(v) for k, v in rows[0].items() if k.startswith("val_") and v}
+
+
+def _card(folder: pathlib.Path, name: str, recipe, config, *, data_dir) -> dict:
+    """The figures of a shipped model: full test metrics (measured at training), validation
+    metrics of the best epoch, the check slice through Keras and the export, sample outputs."""
+    task = get_task(recipe.task)
+    metrics = json.loads((folder / runs.METRICS).read_text("utf-8"))
+    examples = task.check_examples
+    models = {engine: load(folder, engine) for engine in (formats.KERAS, *SHIPPED_FORMATS)}
+    check = {engine: model.evaluate(limit=examples, data_dir=data_dir) for engine, model in models.items()}
+    export_manifest = json.loads((folder / "export" / MANIFEST).read_text("utf-8"))
+    return {
+        "name": name,
+        "description": recipe.description,
+        "notes": f"See [docs/recipes.md](../../docs/recipes.md#{recipe.name}) for what was tried.",
+        "recipe": recipe.name,
+        "model": recipe.model,
+        "task": recipe.task,
+        "data": recipe.data,
+        "model_options": config["model_options"],
+        "metrics": metrics,
+        "validation": _best_validation(folder, metrics),
+        "check": {"examples": examples, "tolerance": CHECK_TOLERANCE, **check},
+        "samples": task.samples(models[SHIPPED_FORMATS[0]], recipe.data),
+        "training": {
+            "backend": config["backend"], "seed": config["seed"], "epochs": metrics["epochs"],
+            "best_epoch": metrics["best_epoch"], "seconds": metrics.get("train_seconds_last_session"),
+            "machine": machine(), "versions": config.get("versions", {}),
+            "command": f"zoo --backend {config['backend']} train {recipe.name} --seed {config['seed']} "
+                       f"--out runs/{recipe.name}",
+        },
+        "ship_command": f"zoo ship runs/{recipe.name}",
+        "export": {"formats": export_manifest["formats"], "verification": export_manifest["verification"]},
+        "size_bytes": sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()),
+    }
