@@ -27,7 +27,10 @@ def step_function(run: Callable[[dict], dict], state_names) -> StepFn:
     state_names = list(state_names)
 
     def step(tokens, states):
-        out = run({TOKEN: np.asarray(tokens, dtype=np.int32), **{name: states[name] for name in state_names}})
+        tokens = np.asarray(tokens)  # token ids, or a step's features (a sequence labeller's frame)
+        if tokens.dtype.kind in "iub":
+            tokens = tokens.astype(np.int32)
+        out = run({TOKEN: tokens, **{name: states[name] for name in state_names}})
         return out[LOGITS], {name: out[NEXT + name] for name in state_names}
 
     return step

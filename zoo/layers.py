@@ -2,8 +2,9 @@
 
 Every model takes its recurrent layers from here (:func:`lstm`, :func:`gru`,
 :func:`simple_rnn`), and importing this module turns on the fused torch kernels
-(:mod:`zoo.torch_rnn`) for all of them. Layers are plain Keras layers, so saved models need
-no custom objects.
+(:mod:`zoo.torch_rnn`) for all of them where this Keras has what they need (otherwise one
+line on stderr says so; ``torch_rnn.status()`` tells which). Layers are plain Keras layers,
+so saved models need no custom objects.
 """
 
 import keras
@@ -38,6 +39,7 @@ def simple_rnn(
     name: str,
     activation: str = "tanh",
     return_sequences: bool = False,
+    return_state: bool = False,
     dropout: float = 0.0,
 ) -> keras.layers.SimpleRNN:
     """A named Keras SimpleRNN layer."""
@@ -46,6 +48,7 @@ def simple_rnn(
         name=name,
         activation=activation,
         return_sequences=return_sequences,
+        return_state=return_state,
         dropout=dropout,
     )
 
