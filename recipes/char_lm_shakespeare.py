@@ -1,11 +1,4 @@
-"""2 x LSTM(512) character language model on tiny_shakespeare, clipped gradients.
-
-Single runs on torch, validation loss (tfds validation split) at the best epoch: dropout 0.2
-reached 1.4098 nats/char at epoch 16 of 19 (test 1.5542) while the training loss fell to
-1.15, so the model overfits; dropout 0.35 converges more slowly at first but went below 1.40
-(this recipe; its figures are in the model card). The test split is a different stretch of
-the plays and stays about 0.15 nats/char above validation.
-"""
+"""2 x LSTM(512) character language model on tiny_shakespeare, clipped gradients."""
 
 from zoo.recipe import Recipe
 
