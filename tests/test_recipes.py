@@ -33,10 +33,10 @@ def read_history(run):
         return list(csv.DictReader(f))
 
 
-def test_all_seven_recipes_exist():
+def test_all_eight_recipes_exist():
     assert set(list_recipes()) == {
         "lstm_fashion_mnist", "simple_rnn_fashion_mnist", "lstm_mnist", "char_lm_shakespeare",
-        "char_lm_lyrics", "seq2seq_addition", "seq2seq_word_pairs",
+        "char_lm_lyrics", "seq2seq_addition", "seq2seq_word_pairs", "simple_rnn_binary_addition",
     }
 
 
@@ -61,9 +61,10 @@ def test_recipe_trains_into_a_complete_run_folder(name, tmp_path, request):
     task = load_recipe(name).task
     # Metrics are named by the split they were measured on; the word pairs have no held-out split.
     split = "train" if name == "seq2seq_word_pairs" else "test"
-    key = {"classification": "accuracy", "language_model": "loss", "seq2seq": "exact_match"}[task]
+    key = {"classification": "accuracy", "language_model": "loss", "seq2seq": "exact_match",
+           "binary_addition": "exact_match"}[task]
     assert f"{split}_{key}" in metrics and not [k for k in metrics if k.startswith("eval")]
-    assert (run / "vocab.json").is_file() == (task != "classification")
+    assert (run / "vocab.json").is_file() == (task in ("language_model", "seq2seq"))
     if task == "language_model":
         assert {"val_perplexity", "val_bits_per_char"} <= set(read_history(run)[0])
         samples = (run / "samples.jsonl").read_text(encoding="utf-8").splitlines()
