@@ -168,7 +168,9 @@ def cases():
                 models = get_spec(name).inference_models(model)
                 step = models.get("step") or models["decoder_step"]
                 rng = np.random.default_rng(1)
-                inputs = [rng.integers(0, 5, size=(3, 1)).astype("int32")]
+                token = step.model.inputs[0]  # token ids, or a labeller's step features
+                inputs = [rng.integers(0, 5, size=(3, 1)).astype("int32") if "int" in str(token.dtype)
+                          else rng.random((3, *token.shape[1:]), dtype=np.float32)]
                 inputs += [rng.standard_normal((3, u)).astype("float32") for n, u in step.input_units().items()
                            if n != "token"]
                 return step.model, inputs
