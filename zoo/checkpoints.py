@@ -3,20 +3,24 @@ uninterrupted run would have.
 
 Keras's BackupAndRestore keeps the weights, the optimizer and the epoch, written in place. A
 run here also needs EarlyStopping's and ReduceLROnPlateau's counters and best values, the best
-epoch's weights, the dropout RNG states, the history, and backups that a kill can never leave
-half-written. So each epoch's backup is a folder ``epoch-NNNN/`` built under a temporary name
-and renamed into place only when complete (the data order needs nothing stored: the zoo's
-datasets draw it from the seed and the epoch number). On resume the newest backup that loads is
-used; a damaged one is reported and skipped.
+epoch's weights, every random generator training draws from (the layers' seed generators, and
+the global ones: Python's, NumPy's, and torch's, from which Keras's unseeded Dropout draws its
+masks on torch), the history, and backups that a kill can never leave half-written. So each
+epoch's backup is a folder ``epoch-NNNN/`` built under a temporary name and renamed into
+place only when complete (the data order needs nothing stored: the zoo's datasets draw it
+from the seed and the epoch number). On resume the newest backup that loads is used; a damaged
+one is reported and skipped.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import math
 import os
 import pathlib
+import random
 import shutil
 import sys
 
@@ -60,9 +64,71 @@ class Checkpoint:
 
 
 def _seed_variables(model) -> list:
-    """Dropout RNG states, in model order: variables that ``save_weights`` leaves out (their
-    paths are not unique, so they are matched by position)."""
+    """The layers' seed generators (dropout), in model order: variables that ``save_weights``
+    leaves out (their paths are not unique, so they are matched by position)."""
     return [v for v in model.variables if "seed_generator" in v.path]
+
+
+def _rng_states() -> dict:
+    """The global random generators' states, as JSON.
+
+    Python's and NumPy's on every backend. On torch also torch's (the CPU's, and each CUDA
+    device's): Keras's Dropout without a seed draws its masks there, through
+    ``torch.nn.functional.dropout``, and never moves its layer's seed generator; each
+    DataLoader iterator Keras opens takes a seed from it too. TensorFlow and JAX draw only
+    from the seed generators (stateless kernels), which :func:`_seed_variables` covers.
+    """
+    version, internal, gauss = random.getstate()
+    name, key, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    states = {"python": [version, list(internal), gauss],
+              "numpy": [name, key.tolist(), int(pos), int(has_gauss), float(cached)]}
+    if keras.backend.backend() == "torch":
+        import torch
+
+        pack = lambda tensor: base64.b64encode(tensor.numpy().tobytes()).decode("ascii")
+        states["torch"] = pack(torch.get_rng_state())
+        if torch.cuda.is_available():
+            states["torch_cuda"] = [pack(t) for t in torch.cuda.get_rng_state_all()]
+    return states
+
+
+def _decode_rng_states(states: dict) -> dict:
+    """:func:`_rng_states`'s JSON as the values the generators' ``set_state`` functions take."""
+    version, internal, gauss = states["python"]
+    name, key, pos, has_gauss, cached = states["numpy"]
+    decoded = {"python": (version, tuple(internal), gauss),
+               "numpy": (name, np.asarray(key, dtype=np.uint32), pos, has_gauss, cached)}
+    if "torch" in states:
+        import torch
+
+        unpack = lambda text: torch.from_numpy(np.frombuffer(base64.b64decode(text), dtype=np.uint8).copy())
+        decoded["torch"] = unpack(states["torch"])
+        decoded["torch_cuda"] = [unpack(text) for text in states.get("torch_cuda", [])]
+    return decoded
+
+
+def _check_rng_states(states: dict) -> None:
+    """Raise if `states` do not load: loaded into fresh generators, the global ones untouched."""
+    decoded = _decode_rng_states(states)
+    random.Random().setstate(decoded["python"])
+    np.random.RandomState().set_state(decoded["numpy"])
+    if "torch" in decoded:
+        import torch
+
+        torch.Generator().set_state(decoded["torch"])
+
+
+def _set_rng_states(states: dict) -> None:
+    decoded = _decode_rng_states(states)
+    random.setstate(decoded["python"])
+    np.random.set_state(decoded["numpy"])
+    if "torch" in decoded:
+        import torch
+
+        torch.set_rng_state(decoded["torch"])
+        if torch.cuda.is_available():  # the devices both runs have
+            for device, state in enumerate(decoded["torch_cuda"][:torch.cuda.device_count()]):
+                torch.cuda.set_rng_state(state, device)
 
 
 def _json_value(value):
@@ -105,6 +171,10 @@ class RunBackup(keras.callbacks.Callback):
                 setattr(callback, attribute, value)
         for path in self.epoch_files:  # lines the killed run wrote after its last backup
             _trim_jsonl(path, self.checkpoint.epochs_done)
+        # Last thing before the first resumed epoch (fit's own setup may draw from them): the
+        # global generators as the uninterrupted run had them when this backup was written.
+        if "rng" in self.checkpoint.state:  # absent in backups written before the zoo kept it
+            _set_rng_states(self.checkpoint.state["rng"])
 
     def _improved(self, value) -> bool:
         if value is None or not math.isfinite(value):
@@ -135,6 +205,7 @@ class RunBackup(keras.callbacks.Callback):
                           for c in self.stateful},
             "seed_states": [np.asarray(keras.ops.convert_to_numpy(v)).tolist()
                             for v in _seed_variables(self.model)],
+            "rng": _rng_states(),
         }
         (partial / STATE).write_text(json.dumps(state), "utf-8")
         target = self.folder / name
@@ -174,7 +245,9 @@ def _check_h5(path: pathlib.Path) -> None:
 
 
 def restore(folder, fit_model, warn=None) -> Checkpoint | None:
-    """Load the newest usable backup in `folder` into `fit_model` (weights, optimizer, RNG).
+    """Load the newest usable backup in `folder` into `fit_model` (weights, optimizer, seed
+    generators); the global generators' states are checked here and set by
+    :meth:`RunBackup.on_train_begin`, the last step before the resumed epoch.
 
     A backup that does not load is reported through `warn` and the next older one is tried;
     with none usable, the model's variables are put back as they were and None is returned.
@@ -198,6 +271,8 @@ def restore(folder, fit_model, warn=None) -> Checkpoint | None:
                 raise ValueError(f"{len(state['seed_states'])} RNG states saved, the model has {len(seeds)}")
             for variable, value in zip(seeds, state["seed_states"]):
                 variable.assign(np.asarray(value, dtype=keras.backend.standardize_dtype(variable.dtype)))
+            if "rng" in state:  # set by RunBackup.on_train_begin, right before the resumed epoch
+                _check_rng_states(state["rng"])
         except Exception as error:  # a damaged file raises anything from OSError to KeyError
             warn(f"backup {candidate} is damaged ({type(error).__name__}: {first_line(error)}); "
                  f"falling back to an older one")
