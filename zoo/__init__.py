@@ -6,6 +6,8 @@ The registry functions below import the model families lazily, and :func:`load` 
 :func:`from_pretrained` import keras only when a Keras model is asked for.
 """
 
+import contextlib
+
 from zoo.registry import create_model, get_spec, list_models, register_model
 
 __version__ = "0.2.0"
@@ -19,7 +21,8 @@ def load(name_or_folder, engine=None):
     folder; `engine` "keras" (current backend), "onnx" or "savedmodel" (no Keras)."""
     from zoo.pretrained import load as load_model
 
-    return load_model(name_or_folder, engine)
+    with _quietly():
+        return load_model(name_or_folder, engine)
 
 
 def from_pretrained(name_or_folder):
@@ -27,4 +30,20 @@ def from_pretrained(name_or_folder):
     trains it, ready to fine-tune with ``fit``."""
     from zoo.pretrained import from_pretrained as keras_model
 
-    return keras_model(name_or_folder)
+    with _quietly():
+        return keras_model(name_or_folder)
+
+
+@contextlib.contextmanager
+def _quietly():
+    """TensorFlow, when it loads, loads without its start-up lines (:mod:`zoo.backend`), and
+    Keras's warning about a run's unbuilt optimizer is hidden while the model loads; with
+    ZOO_VERBOSE=1, a TF_CPP_MIN_LOG_LEVEL or Python warning options of the user's, both show."""
+    import warnings
+
+    from zoo import backend
+
+    backend.quiet_tensorflow_import()
+    with warnings.catch_warnings():
+        backend.ignore_warnings(backend.OPTIMIZER_NOT_LOADED)
+        yield

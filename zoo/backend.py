@@ -1,7 +1,11 @@
 """Choosing the Keras backend before keras is imported."""
 
+import contextlib
+import glob
+import importlib.abc
 import os
 import sys
+import warnings
 
 from zoo.errors import ZooError
 
@@ -39,29 +43,148 @@ def current_backend() -> str:
     return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
-def import_tensorflow_quietly() -> None:
-    """Import TensorFlow without its start-up log lines, unless the user chose a log level.
+# ---------------------------------------------------------------------------- quiet by default
+# The libraries' own start-up logs and warnings say nothing a zoo user can act on, so they are
+# hidden unless asked for: `zoo --verbose` (or ZOO_VERBOSE=1), a TF_CPP_MIN_LOG_LEVEL the user
+# set, or Python warning options (PYTHONWARNINGS, -W) bring them back.
+VERBOSE_ENV = "ZOO_VERBOSE"
+TF_LOG_LEVEL_ENV = "TF_CPP_MIN_LOG_LEVEL"
+_SET_HERE: dict = {}  # environment variables this process set itself, not the user
 
-    TensorFlow prints its C++ start-up lines (oneDNN, CUDA drivers) before its logging is set
-    up, so TF_CPP_MIN_LOG_LEVEL cannot hide them and they bury a one-line error. They are
-    captured while TensorFlow loads and shown only if loading fails.
-    """
-    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
-        return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+# Warnings, by category and message (a regex matching its start), that a user cannot act on.
+# keras.saving.load_model(compile=True) of a run's model.keras: the published model's
+# optimizer was never stepped (it is rebuilt from the best epoch's weights), so Keras skips
+# loading its few unbuilt variables.
+OPTIMIZER_NOT_LOADED = (UserWarning, r"Skipping variable loading for optimizer ")
+# keras.export's tf2onnx probes `hasattr(np, "object")`, which numpy 2 answers with a warning.
+NP_OBJECT_PROBE = (FutureWarning, r"In the future `np\.object` will be defined")
+
+
+def verbose() -> bool:
+    """Whether the libraries' own logs and warnings are shown (`zoo --verbose`, ZOO_VERBOSE=1)."""
+    return os.environ.get(VERBOSE_ENV, "").strip() not in ("", "0")
+
+
+def set_verbose() -> None:
+    """Show the libraries' logs and warnings in this process and the subprocesses it starts."""
+    os.environ[VERBOSE_ENV] = "1"
+
+
+def user_environ() -> dict:
+    """os.environ without the variables zoo set itself, for a subprocess that decides anew."""
+    return {name: value for name, value in os.environ.items() if _SET_HERE.get(name) != value}
+
+
+def _user_chose_tf_log_level() -> bool:
+    value = os.environ.get(TF_LOG_LEVEL_ENV)
+    return value is not None and _SET_HERE.get(TF_LOG_LEVEL_ENV) != value
+
+
+def no_gpu_visible() -> bool:
+    """True where CUDA can find no GPU: no NVIDIA device node and CUDA_VISIBLE_DEVICES unset, or
+    CUDA_VISIBLE_DEVICES hiding every device ("" or -1, as the export worker runs). CUDA's
+    probing can then only fail, and TensorFlow logs that failure as an error."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        return not glob.glob("/dev/nvidia*")
+    return visible.strip() in ("", "-1")
+
+
+@contextlib.contextmanager
+def _stderr_held():
+    """Send file descriptor 2 (C++ logs included) to a temporary file while the block runs;
+    write what it caught to stderr only if the block raises."""
     import tempfile
 
     sys.stderr.flush()
     saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            os.write(2, captured.read())
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+    try:
+        with tempfile.TemporaryFile() as captured:
+            os.dup2(captured.fileno(), 2)
+            try:
+                yield
+            except BaseException:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                captured.seek(0)
+                os.write(2, captured.read())
+                raise
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+class _QuietLoader(importlib.abc.Loader):
+    """Runs TensorFlow's own loader with its start-up lines held back (and, where no GPU is
+    visible, its CUDA probe, which fails with a logged error)."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        module.__loader__ = module.__spec__.loader = self.loader  # the module keeps its own loader
+        if verbose() or _user_chose_tf_log_level():
+            self.loader.exec_module(module)
+            return
+        if TF_LOG_LEVEL_ENV not in os.environ:  # INFO and WARNING lines after start-up
+            os.environ[TF_LOG_LEVEL_ENV] = _SET_HERE[TF_LOG_LEVEL_ENV] = "2"
+        with _stderr_held():
+            self.loader.exec_module(module)
+        if no_gpu_visible():  # the probe, done now, held back too; it does not start the runtime
+            try:
+                with _stderr_held():
+                    module.config.list_physical_devices()
+            except Exception:  # its lines are shown; TensorFlow raises it again where devices are used
+                pass
+
+
+class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
+    """Finds `tensorflow` with the other finders and hands it to :class:`_QuietLoader`, once."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "tensorflow":
+            return None
+        sys.meta_path[:] = [finder for finder in sys.meta_path if finder is not self]
+        for finder in sys.meta_path:
+            spec = finder.find_spec(fullname, path, target) if hasattr(finder, "find_spec") else None
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _QuietLoader(spec.loader)
+                return spec
+        return None
+
+
+def quiet_tensorflow_import() -> None:
+    """Make this process's first import of TensorFlow quiet, whoever imports it (keras, tfds,
+    an export format's loader): its C++ start-up lines (oneDNN, CUDA drivers, CPU features)
+    print before its logging is set up, so TF_CPP_MIN_LOG_LEVEL cannot hide them, and they
+    bury a one-line error. They are held back while TensorFlow loads and shown only if loading
+    fails; TF_CPP_MIN_LOG_LEVEL=2 then hides its INFO and WARNING lines. Does nothing with
+    --verbose, with a TF_CPP_MIN_LOG_LEVEL the user set, or once TensorFlow is imported."""
+    if verbose() or _user_chose_tf_log_level() or "tensorflow" in sys.modules:
+        return
+    if not any(isinstance(finder, _QuietTensorFlowFinder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowFinder())
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow now, quietly (:func:`quiet_tensorflow_import`); with --verbose or a
+    TF_CPP_MIN_LOG_LEVEL the user set, leave it to be imported where it is needed."""
+    if verbose() or _user_chose_tf_log_level() or "tensorflow" in sys.modules:
+        return
+    quiet_tensorflow_import()
+    import tensorflow  # noqa: F401
+
+
+def ignore_warnings(*warnings_) -> None:
+    """Hide these (category, message) warnings, unless the user set Python's warning options
+    (PYTHONWARNINGS, -W) or asked for --verbose."""
+    if verbose() or sys.warnoptions:
+        return
+    for category, message in warnings_:
+        warnings.filterwarnings("ignore", message=message, category=category)

@@ -25,8 +25,8 @@ import subprocess
 import sys
 
 from zoo import formats as export_formats
-from zoo import runs, storage
-from zoo.errors import ReportedError, ZooError
+from zoo import backend, runs, storage
+from zoo.errors import ReportedError, WorkerDied, ZooError
 from zoo.manifest import MANIFEST
 
 # Largest absolute difference allowed between Keras and an artifact (``--tolerance``).
@@ -39,7 +39,9 @@ def export_run(run_dir, *, formats=None, out=None, data_dir=None, tolerance=TOLE
 
     `out` must be absent, empty, or an earlier export (it has a manifest): nothing else is
     ever replaced. The export is built in a staging folder beside `out` and swapped in whole.
-    `formats` defaults to every registered format.
+    `formats` defaults to every registered format. The worker reports its own errors on one
+    line (ReportedError here); one that dies without doing so (killed by a signal) is a
+    WorkerDied error.
     """
     formats = export_formats.names() if formats is None else tuple(formats)
     run_dir = runs.require_finished_run(run_dir)
@@ -48,8 +50,10 @@ def export_run(run_dir, *, formats=None, out=None, data_dir=None, tolerance=TOLE
     if run_dir.resolve().is_relative_to(out.resolve()):
         raise ZooError(f"--out {out}: the run folder {run_dir} lies inside it; choose another folder")
     storage.make_parent(out)
-    env = dict(os.environ, KERAS_BACKEND="tensorflow", CUDA_VISIBLE_DEVICES="-1", **{PARENT_PID: str(os.getpid())})
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # The user's environment, not the log level this process chose for itself: the worker
+    # quiets its own TensorFlow (zoo.backend), or not, as the user asked.
+    env = dict(backend.user_environ(), KERAS_BACKEND="tensorflow", CUDA_VISIBLE_DEVICES="-1",
+               **{PARENT_PID: str(os.getpid())})
     cmd = [sys.executable, "-m", "zoo.export", str(run_dir), str(out), ",".join(formats), repr(float(tolerance))]
     if data_dir:
         cmd.append(str(data_dir))
@@ -57,10 +61,40 @@ def export_run(run_dir, *, formats=None, out=None, data_dir=None, tolerance=TOLE
         # Leftovers of killed exports into `out`; holding the lock, none of them is in use.
         for kind in ("staging", "trash"):
             storage.remove_stale(out.parent, f".{out.name}.{kind}-")
-        code = subprocess.call(cmd, env=env, preexec_fn=_die_with_parent)
+        pid, code, reported = _run_worker(cmd, env)
+    if code < 0:
+        raise WorkerDied(f"the export worker (pid {pid}) died ({_signal_name(-code)}); nothing was published")
+    if code != 0 and not reported:
+        raise WorkerDied(f"the export worker (pid {pid}) died (exit code {code}); nothing was published")
     if code != 0:  # the worker printed its one-line reason
         raise ReportedError(code)
     return out
+
+
+def _run_worker(cmd, env) -> tuple[int, int, bool]:
+    """Run the worker, passing its stderr on line by line; (its pid, its exit code, whether it
+    reported an error itself: a ``zoo: error`` or ``zoo: interrupted`` line). A negative code
+    is the signal that ended it."""
+    with subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, preexec_fn=_die_with_parent) as worker:
+        try:
+            reported = False
+            for line in worker.stderr:
+                reported = reported or line.startswith((b"zoo: error", b"zoo: interrupted"))
+                sys.stderr.write(line.decode("utf-8", "replace"))
+                sys.stderr.flush()
+            return worker.pid, worker.wait(), reported
+        except BaseException:  # interrupted: the worker must not publish behind the user's back
+            worker.kill()
+            raise
+
+
+def _signal_name(number: int) -> str:
+    import signal
+
+    try:
+        return f"signal {number}, {signal.Signals(number).name}"
+    except ValueError:
+        return f"signal {number}"
 
 
 def _die_with_parent() -> None:

@@ -12,8 +12,8 @@ import numpy as np
 
 from zoo import formats as export_formats
 from zoo import manifest as manifests
-from zoo import runs, storage
-from zoo.errors import ZooError, report
+from zoo import backend, runs, storage
+from zoo.errors import ZooError, first_line, report
 from zoo.export import PARENT_PID
 from zoo.export.verify import REFERENCE, random_inputs, read_reference, verify
 
@@ -40,10 +40,14 @@ def export(run_dir: str, out: str, formats: str, tolerance: str, data_dir: str |
                                  vocab=vocab)
         data_note = "present: the task metric was recomputed through every artifact"
     except ZooError as error:
+        if data_dir and pathlib.Path(data_dir).exists():  # the user named this data: it must load
+            raise ZooError(f"--data-dir {data_dir}: {first_line(error)}; nothing was published") from None
         if reference is None:
             raise ZooError(f"{run_dir}: no {REFERENCE} and the data cannot be loaded ({error}); "
                            f"nothing to verify the export against") from None
         examples, data_note = None, f"absent ({error}); verified on {REFERENCE} only"
+        print(f"zoo: warning: test data not found ({first_line(error)}); the metric was not recomputed, the "
+              f"export is verified on {REFERENCE} only", file=sys.stderr)
     with storage.staging(out) as staging:
         artifacts = {}
         for name, named in keras_model.models.items():
@@ -88,7 +92,11 @@ def export(run_dir: str, out: str, formats: str, tolerance: str, data_dir: str |
 
 
 def main(argv) -> None:
-    """The worker's entry: one-line errors and exit code 2, as in ``zoo``'s own entry."""
+    """The worker's entry: one-line errors and exit code 2, as in ``zoo``'s own entry. Its
+    TensorFlow loads quietly, as in ``zoo``, and the warnings a user cannot act on (loading a
+    run's optimizer, tf2onnx's numpy probe) are hidden."""
+    backend.quiet_tensorflow_import()
+    backend.ignore_warnings(backend.OPTIMIZER_NOT_LOADED, backend.NP_OBJECT_PROBE)
     try:
         export(*argv)
     except (ZooError, KeyboardInterrupt) as error:
