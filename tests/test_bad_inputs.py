@@ -1,6 +1,7 @@
 """A catalogue of bad input, run in-process through the `zoo` entry point: each case exits with
 code 2, prints exactly one line on stderr (``zoo: error: ...``, no traceback), and changes no
-file in the folders it touches."""
+file in the folders it touches. The Python API refuses the same inputs with the zoo's error
+(a ValueError) and, where the CLI has the same case, the same message."""
 
 import gzip
 import json
@@ -13,9 +14,13 @@ import keras
 import numpy as np
 import pytest
 
+import zoo
 from zoo.cli import main
+from zoo.errors import ZooError
 from zoo.recipe import load_recipe
 from zoo.training import train
+
+from conftest import REPO
 
 BACKEND = keras.backend.backend()
 
@@ -194,6 +199,50 @@ def world(tmp_path_factory, word_pairs_run):
     missing = write_idx_dir(root / "idx_missing")
     (missing / "t10k-labels-idx1-ubyte").unlink()
     paths["IDX_MISSING"] = missing
+
+    # Runs damaged one file at a time, for zoo ship and zoo evaluate.
+    def damaged_run(name, damage):
+        run = root / name
+        shutil.copytree(word_pairs_run, run, ignore=shutil.ignore_patterns("export"))
+        damage(run)
+        paths[name.upper()] = run
+
+    damaged_run("run_other_model", lambda run: shutil.copyfile(lm_run / "model.keras", run / "model.keras"))
+    damaged_run("run_corrupt_model", lambda run: (run / "model.keras").write_bytes(b"not a zip archive"))
+    damaged_run("run_empty_history", lambda run: (run / "history.csv").write_text("epoch,loss\n"))
+    damaged_run("run_best_epoch_missing", lambda run: (run / "metrics.json").write_text(
+        json.dumps({**json.loads((run / "metrics.json").read_text()), "best_epoch": 999})))
+    damaged_run("run_metrics_not_json", lambda run: (run / "metrics.json").write_text("{"))
+
+    # Shipped models with one file changed after shipping: refused on load.
+    saved = pathlib.Path(REPO) / "saved_models"
+
+    def tampered(name, source, change):
+        folder = root / name
+        shutil.copytree(saved / source, folder)
+        change(folder)
+        paths[name.upper()] = folder
+
+    def flip_last_byte(path):
+        data = bytearray(path.read_bytes())
+        data[-1] ^= 1
+        path.write_bytes(bytes(data))
+
+    def reverse_json_list(path, key=None):
+        data = json.loads(path.read_text())
+        if key is None:
+            data.reverse()
+        else:
+            data[key].reverse()
+        path.write_text(json.dumps(data))
+
+    tampered("shipped_pairs", "seq2seq_word_pairs", lambda folder: None)
+    tampered("tampered_model", "seq2seq_word_pairs", lambda folder: flip_last_byte(folder / "model.keras"))
+    tampered("tampered_classes", "simple_rnn_fashion_mnist", lambda folder: reverse_json_list(folder / "classes.json"))
+    tampered("tampered_manifest", "simple_rnn_fashion_mnist",
+             lambda folder: reverse_json_list(folder / "export" / "manifest.json", "classes"))
+    tampered("tampered_extra_file", "seq2seq_word_pairs", lambda folder: (folder / "notes.txt").write_text("x"))
+    tampered("tampered_missing_file", "seq2seq_word_pairs", lambda folder: (folder / "vocab.json").unlink())
     return paths
 
 
@@ -331,6 +380,28 @@ CASES = {
     "translate beam 0": ["translate", "{EXPORT_SEQ2SEQ}", "1+1", "--beam", "0"],
     "translate character outside vocabulary": ["translate", "{EXPORT_SEQ2SEQ}", "1-1"],
     "translate source too long": ["translate", "{EXPORT_SEQ2SEQ}", "1+1+1+1+1+1"],
+    "translate an addition model 12+": ["translate", "seq2seq_addition", "12+"],
+    "translate an addition model 1234+5": ["translate", "seq2seq_addition", "1234+5", "--engine", "keras"],
+    "add 12+": ["predict", "simple_rnn_binary_addition", "12+"],
+    "add with --invert": ["predict", "simple_rnn_binary_addition", "1+1", "--invert", "yes"],
+    # shipping
+    "ship out holds notes": ["ship", "{RUN}", "--out", "{NOTES}"],
+    "ship out is a file": ["ship", "{RUN}", "--out", "{A_FILE}"],
+    "ship over a shipped model without --overwrite": ["ship", "{RUN}", "--out", "{SHIPPED_PAIRS}"],
+    "ship a run whose model is another recipe's": ["ship", "{RUN_OTHER_MODEL}", "--out", "{DIR}/shipped"],
+    "ship a run with a corrupt model.keras": ["ship", "{RUN_CORRUPT_MODEL}", "--out", "{DIR}/shipped"],
+    "ship a run with an empty history": ["ship", "{RUN_EMPTY_HISTORY}", "--out", "{DIR}/shipped"],
+    "ship a run whose best epoch is not in its history": ["ship", "{RUN_BEST_EPOCH_MISSING}", "--out",
+                                                          "{DIR}/shipped"],
+    "ship a run with a damaged metrics.json": ["ship", "{RUN_METRICS_NOT_JSON}", "--out", "{DIR}/shipped"],
+    "evaluate a run with a corrupt model.keras": ["evaluate", "{RUN_CORRUPT_MODEL}"],
+    # shipped models changed after shipping
+    "shipped model.keras changed, keras": ["translate", "{TAMPERED_MODEL}", "man", "--engine", "keras"],
+    "shipped model.keras changed, onnx": ["translate", "{TAMPERED_MODEL}", "man"],
+    "shipped classes.json reversed": ["predict", "{TAMPERED_CLASSES}", "{ZERO_ROWS_NPY}", "--engine", "keras"],
+    "shipped export manifest edited": ["predict", "{TAMPERED_MANIFEST}", "{ZERO_ROWS_NPY}"],
+    "shipped folder with an extra file": ["translate", "{TAMPERED_EXTRA_FILE}", "man"],
+    "shipped folder with a file missing": ["translate", "{TAMPERED_MISSING_FILE}", "man", "--engine", "keras"],
 }
 MANIFEST_CASES = ["task", "no_model", "dtype", "dtype_bogus", "shape", "inputs_empty", "input_name", "files",
                   "vocab_kind", "vocab_chars", "vocab_size", "vocab_dup", "vocab_missing", "decoding",
@@ -338,6 +409,26 @@ MANIFEST_CASES = ["task", "no_model", "dtype", "dtype_bogus", "shape", "inputs_e
 for _name in MANIFEST_CASES:  # manifests edited by hand
     CASES[f"manifest edited: {_name}"] = ["predict", "{DIR}/manifest_" + _name, "{ZERO_ROWS_NPY}"]
     CASES[f"manifest edited: {_name}, generate"] = ["generate", "{DIR}/manifest_" + _name, "--prompt", "ab"]
+
+
+# What the one line must say, where a wrong or vague message was once printed.
+MESSAGES = {
+    "npy pixels above 1": "found values from 2 to 2",
+    "npy with NaN pixels": "found NaN or infinite values",
+    "evaluate a run with a corrupt model.keras": "expected a .keras model file",
+    "ship over a shipped model without --overwrite": "pass --overwrite",
+    "ship out holds notes": "not a zoo shipped model",
+    "ship a run whose model is another recipe's": "a 'char_lm' model, but the run's recipe",
+    "ship a run with an empty history": "expected one row for the best epoch",
+    "ship a run whose best epoch is not in its history": "expected one row for the best epoch 999",
+    "shipped model.keras changed, keras": "model.keras: sha256 differs from card.json",
+    "shipped model.keras changed, onnx": "model.keras: sha256 differs from card.json",
+    "shipped classes.json reversed": "classes.json: sha256 differs from card.json",
+    "shipped export manifest edited": "export/manifest.json: sha256 differs from card.json",
+    "shipped folder with an extra file": "notes.txt: not listed in card.json",
+    "shipped folder with a file missing": "vocab.json: listed in card.json but missing",
+    "translate an addition model 12+": "expected two numbers of 1 to 3 digits joined by +",
+}
 
 
 def test_the_catalogue_is_large():
@@ -355,4 +446,62 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(name, world, capsys):
     assert code == 2, (code, err[-2000:])
     assert err.startswith("zoo: error: ") and err.count("\n") == 1, err[-2000:]
     assert "Traceback" not in err
+    assert MESSAGES.get(name, "") in err, err
     assert snapshot(*watched) == before
+
+
+# The Python API: (shipped model, call, the CLI line that makes the same check or None).
+API_CASES = {
+    "classify NaN pixels": ("simple_rnn_fashion_mnist", lambda m: m.classify(np.full((1, 28, 28), np.nan)), None),
+    "classify pixels of 7": ("simple_rnn_fashion_mnist", lambda m: m.classify(np.full((1, 28, 28), 7.0)), None),
+    "classify a (1, 28, 27) array": ("simple_rnn_fashion_mnist", lambda m: m.classify(np.zeros((1, 28, 27))), None),
+    "classify an empty batch": ("simple_rnn_fashion_mnist", lambda m: m.classify(np.zeros((0, 28, 28))), None),
+    "classify strings": ("simple_rnn_fashion_mnist", lambda m: m.classify([["a"] * 28] * 28), None),
+    "logits of a wrong shape": ("simple_rnn_fashion_mnist", lambda m: m.logits(np.zeros((2, 28, 27))), None),
+    "logits of an empty batch": ("simple_rnn_fashion_mnist", lambda m: m.logits(np.zeros((0, 28, 28))), None),
+    "evaluate limit 0": ("simple_rnn_fashion_mnist", lambda m: m.evaluate(limit=0), None),
+    "translate beam 0": ("seq2seq_addition", lambda m: m.translate(["1+1"], beam=0),
+                         ["translate", "seq2seq_addition", "1+1", "--beam", "0"]),
+    "translate 12+": ("seq2seq_addition", lambda m: m.translate(["12+"]), ["translate", "seq2seq_addition", "12+"]),
+    "translate an empty list": ("seq2seq_addition", lambda m: m.translate([]), None),
+    "translate a number": ("seq2seq_addition", lambda m: m.translate(12), None),
+    "generate length 0": ("seq2seq_word_pairs", None, None),  # replaced below: a language model
+    "add 12+": ("simple_rnn_binary_addition", lambda m: m.add("12+"), ["predict", "simple_rnn_binary_addition", "12+"]),
+    "add an empty list": ("simple_rnn_binary_addition", lambda m: m.add([]), None),
+    "classify with a language model": ("char_lm_lyrics", lambda m: m.classify(np.zeros((1, 28, 28))), None),
+}
+API_CASES["generate length 0"] = ("char_lm_lyrics", lambda m: m.generate("分开", 0),
+                                  ["generate", "char_lm_lyrics", "--prompt", "分开", "--length", "0"])
+API_CASES["generate top_p 2"] = ("char_lm_lyrics", lambda m: m.generate("分开", 5, top_p=2.0),
+                                 ["generate", "char_lm_lyrics", "--prompt", "分开", "--length", "5", "--top-p", "2"])
+API_CASES["generate temperature nan"] = ("char_lm_lyrics", lambda m: m.generate("分开", 5, temperature=float("nan")),
+                                         ["generate", "char_lm_lyrics", "--prompt", "分开", "--temperature", "nan"])
+API_CASES["generate an empty prompt"] = ("char_lm_lyrics", lambda m: m.generate("", 5),
+                                         ["generate", "char_lm_lyrics", "--prompt", ""])
+
+
+@pytest.fixture(scope="module")
+def shipped_models():
+    """Shipped models loaded once per engine, by (name, engine)."""
+    loaded = {}
+
+    def get(name, engine):
+        if (name, engine) not in loaded:
+            loaded[name, engine] = zoo.load(name, engine=engine)
+        return loaded[name, engine]
+
+    return get
+
+
+@pytest.mark.parametrize("engine", ["keras", "onnx"])
+@pytest.mark.parametrize("name", sorted(API_CASES))
+def test_the_python_api_refuses_what_the_cli_refuses(name, engine, shipped_models, capsys):
+    model_name, call, cli = API_CASES[name]
+    with pytest.raises(ZooError) as excinfo:
+        call(shipped_models(model_name, engine))
+    message = str(excinfo.value)
+    assert isinstance(excinfo.value, ValueError) and message and "\n" not in message
+    if cli is not None:
+        capsys.readouterr()
+        assert main(["--backend", BACKEND, *cli, "--engine", engine]) == 2
+        assert capsys.readouterr().err == f"zoo: error: {message}\n"

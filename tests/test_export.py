@@ -272,13 +272,13 @@ def test_a_family_added_in_one_file_trains_exports_and_generates(tmp_path, capsy
 def test_ship_makes_a_compact_checked_folder_with_a_card(exports, tmp_path, capsys):
     """`zoo ship`: weights without optimizer state, a verified ONNX export, the check figures
     through Keras and ONNX, a card listing every file; loadable by folder; tampering shows."""
-    from zoo import ship
+    from zoo import pretrained
 
     run = exports.get("classification") or pytest.skip("dataset-fashion-mnist absent")
     shipped = tmp_path / "shipped"
     assert zoo("ship", run, "--out", shipped) == 0
     card = json.loads((shipped / "card.json").read_text())
-    assert ship.check_files(shipped) == []
+    assert pretrained.check_files(shipped) == []
     assert sorted(p.name for p in (shipped / "export" / "onnx").iterdir()) == ["model.onnx"]
     assert (shipped / "model.keras").stat().st_size < (run / "model.keras").stat().st_size  # no optimizer moments
     assert card["check"]["examples"] == 2000 and set(card["check"]) >= {"keras", "onnx"}
@@ -292,7 +292,7 @@ def test_ship_makes_a_compact_checked_folder_with_a_card(exports, tmp_path, caps
     (shipped / "notes.txt").write_text("x")
     with open(shipped / "export" / "onnx" / "model.onnx", "ab") as f:
         f.write(b"\0")
-    problems = ship.check_files(shipped)
+    problems = pretrained.check_files(shipped)
     assert problems == ["notes.txt: not listed in card.json", "export/onnx/model.onnx: sha256 differs from card.json"]
     assert zoo("ship", run, "--out", run) == 2  # never over the run itself
     assert "the run folder itself" in capsys.readouterr().err

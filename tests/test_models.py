@@ -22,8 +22,15 @@ def tiny(name, time_steps=None, seed=0, batch_size=4):
     return spec, model, x, y
 
 
-def test_registry_lists_the_four_families():
-    assert set(MODELS) >= {"simple_rnn_classifier", "lstm_classifier", "char_lm", "seq2seq"}
+def test_registry_lists_the_families():
+    assert set(MODELS) >= {"simple_rnn_classifier", "lstm_classifier", "char_lm", "seq2seq", "simple_rnn_tagger"}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_the_keras_model_is_named_after_its_family(name):
+    """What tells a run's model.keras of one family from another's (zoo.runs.load_run)."""
+    model = get_spec(name).builder(**get_spec(name).presets["tiny"])
+    assert model.name == name
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import zoo
-from zoo import pretrained, ship
+from zoo import pretrained
 from zoo.cli import main
 from zoo.data.generated import FIRST_SUMS
 from zoo.recipe import list_recipes, load_recipe
@@ -49,7 +49,7 @@ def test_every_trainable_recipe_ships_a_model_within_the_size_budget():
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_files_match_their_card_and_manifest(name):
-    assert ship.check_files(SAVED / name) == []
+    assert pretrained.check_files(SAVED / name) == []
     card_text = (SAVED / name / "README.md").read_text("utf-8")
     for section in ("## Use", "## Data and splits", "## Figures", "## Training", "## Intended use and limits",
                     "## Sample outputs"):

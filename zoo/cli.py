@@ -8,7 +8,8 @@ import sys
 import click
 
 from zoo import formats
-from zoo.backend import BACKENDS, current_backend, import_tensorflow_quietly, use_backend
+from zoo.backend import (BACKENDS, OPTIMIZER_NOT_LOADED, current_backend, ignore_warnings, import_tensorflow_quietly,
+                         quiet_tensorflow_import, set_verbose, use_backend)
 from zoo.errors import ZooError, report
 
 
@@ -45,11 +46,12 @@ def _sampling_options(command):
         click.option("--prompt", "prompts", required=True, multiple=True,
                      help="Text to continue (every character in the vocabulary); repeat it to continue "
                           "several texts in one batch, printed in order."),
-        click.option("--length", type=click.IntRange(min=1), default=200, show_default=True),
-        click.option("--temperature", type=FiniteFloat(min=0), default=1.0, show_default=True, help="0 = greedy."),
-        click.option("--top-k", type=click.IntRange(min=1), help="Sample among the k most likely characters."),
-        click.option("--top-p", type=click.FloatRange(min=0, max=1, min_open=True), help="Nucleus sampling mass."),
-        click.option("--seed", type=SEED, help="Seed for reproducible samples."),
+        # Ranges are checked by the task, as for the Python API: one check, one message.
+        click.option("--length", type=int, default=200, show_default=True, help="Characters to add (>= 1)."),
+        click.option("--temperature", type=float, default=1.0, show_default=True, help=">= 0; 0 = greedy."),
+        click.option("--top-k", type=int, help="Sample among the k most likely characters (>= 1)."),
+        click.option("--top-p", type=float, help="Nucleus sampling mass, in (0, 1]."),
+        click.option("--seed", type=int, help="Seed for reproducible samples (0 to 2**32 - 1)."),
     ]):
         command = option(command)
     return command
@@ -64,10 +66,18 @@ def _sampling_options(command):
     show_default=True,
     help="Keras backend; set before keras is imported (also read from KERAS_BACKEND).",
 )
+@click.option("--verbose", is_flag=True,
+              help="Show the libraries' own logs and warnings (TensorFlow, absl, Keras), hidden by default "
+                   "(also ZOO_VERBOSE=1, or setting TF_CPP_MIN_LOG_LEVEL or PYTHONWARNINGS yourself).")
 @click.pass_context
-def cli(ctx, backend):
+def cli(ctx, backend, verbose):
     """Keras RNN zoo: recurrent models on TensorFlow, JAX and PyTorch."""
     use_backend(backend)
+    if verbose:
+        set_verbose()
+    # Whichever command imports TensorFlow (Keras, tfds, an export format) imports it quietly.
+    quiet_tensorflow_import()
+    ignore_warnings(OPTIMIZER_NOT_LOADED)  # Keras loading a run's model.keras
     if backend == "tensorflow" or ctx.invoked_subcommand in _LOADS_TENSORFLOW:
         import_tensorflow_quietly()
 
@@ -213,7 +223,7 @@ def generate_command(model_ref, prompts, length, temperature, top_k, top_p, seed
 @cli.command("translate")
 @_MODEL
 @click.argument("texts", nargs=-1, required=True)
-@click.option("--beam", type=click.IntRange(min=1), default=1, show_default=True, help="Beam width (1 = greedy).")
+@click.option("--beam", type=int, default=1, show_default=True, help="Beam width (>= 1; 1 = greedy).")
 @_ENGINE
 def translate_command(model_ref, texts, beam, engine):
     """Translate TEXTS with the seq2seq model MODEL (greedy, or beam search)."""

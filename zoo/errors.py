@@ -3,8 +3,11 @@
 import sys
 
 
-class ZooError(Exception):
-    """A problem with the user's input (a name, a file, an option), not a bug."""
+class ZooError(ValueError):
+    """A problem with the user's input (a name, a file, an option, an argument), not a bug.
+
+    A ValueError, so a caller of the Python API catches it as one; the CLI prints its message
+    as the one line ``zoo: error: ...``: the same check gives the same message either way."""
 
 
 class ReportedError(ZooError):
@@ -13,6 +16,11 @@ class ReportedError(ZooError):
     def __init__(self, exit_code: int):
         super().__init__(f"subprocess exited with {exit_code}")
         self.exit_code = exit_code
+
+
+class WorkerDied(ZooError):
+    """A subprocess the zoo started (the export worker) died without reporting why, e.g. killed
+    by a signal; the message says so on one line."""
 
 
 class DataError(ZooError):

@@ -7,7 +7,7 @@ once, in the task, over :meth:`InferenceModel.run`. Three classes run artifacts:
 :class:`KerasInference` (Keras models, any backend), ``zoo.runtime.ExportedModel``
 (onnxruntime or TensorFlow, no Keras) and ``zoo.pretrained.KerasModel`` (a run folder).
 
-This module imports neither keras nor numpy-free code of the training path.
+This module imports neither keras nor the training code.
 """
 
 from __future__ import annotations
@@ -79,6 +79,8 @@ class InferenceModel(abc.ABC):
         """An artifact's logits for its single input `x`, in batches of `batch_size` rows."""
         (name,) = self.input_units(artifact)
         x = np.asarray(x)
+        if x.ndim == 0 or len(x) == 0:
+            raise ZooError(f"input {name!r}: expected a batch of at least one example, got shape {x.shape}")
         return np.concatenate([self.run(artifact, {name: x[i : i + batch_size]})[generate.LOGITS]
                                for i in range(0, len(x), batch_size)])
 
@@ -88,6 +90,9 @@ class InferenceModel(abc.ABC):
         if self.data_config is None:
             raise ZooError(f"{self.origin}: no data config to rebuild the test split from "
                            f"(exported before zoo 0.2?); export the run again")
+        from zoo.tasks.base import whole_number
+
+        limit = whole_number("limit", limit, minimum=1, optional=True)
         task = self.task
         examples = task.examples(self.data_config, seed=self.seed, data_dir=data_dir, vocab=self.vocab, limit=limit)
         return task.measure(self, examples)
@@ -101,6 +106,7 @@ class KerasInference(InferenceModel):
         self.task_name, self.models, self.vocab, self.classes = task_name, models, vocab, classes
         self.data_config, self.seed, self.origin = data_config, seed, origin
         self.decoding = None if data_config is None else self.task.decoding(data_config)
+        self._specs = {}  # each artifact's inputs as a manifest lists them, for checked_input
 
     def _named(self, artifact: str):
         if artifact not in self.models:
@@ -108,7 +114,33 @@ class KerasInference(InferenceModel):
         return self.models[artifact]
 
     def run(self, artifact: str, inputs: dict) -> dict:
-        return self._named(artifact).run(inputs)
+        """Outputs by name of `artifact` for numpy inputs by name, checked as an export's are."""
+        named = self._named(artifact)
+        if not isinstance(inputs, dict) or sorted(inputs) != sorted(named.input_names):
+            given = ", ".join(sorted(inputs)) if isinstance(inputs, dict) else type(inputs).__name__
+            raise ZooError(f"artifact {artifact!r}: expected the inputs {', '.join(named.input_names)}, got {given}")
+        if artifact not in self._specs:
+            from zoo.manifest import io_spec
+
+            self._specs[artifact] = io_spec(named)["inputs"]
+        return named.run({spec["name"]: checked_input(inputs[spec["name"]], spec) for spec in self._specs[artifact]})
 
     def input_units(self, artifact: str) -> dict:
         return self._named(artifact).input_units()
+
+
+def checked_input(x, spec: dict, error=ZooError) -> np.ndarray:
+    """`x` as the dtype an artifact input takes (`spec`: its manifest entry), after checking
+    its rank and fixed dimensions: the one input check of every engine."""
+    x = np.asarray(x)
+    want = spec["shape"]
+    if x.ndim != len(want) or any(w is not None and w != d for w, d in zip(want, x.shape)):
+        shape = "(" + ", ".join("batch" if i == 0 else ("any" if w is None else str(w)) for i, w in enumerate(want)) + ")"
+        raise error(f"input {spec['name']!r}: expected shape {shape}, got {x.shape}")
+    dtype = np.dtype(spec["dtype"])
+    if dtype.kind == "i" and x.dtype.kind not in "iu":
+        raise error(f"input {spec['name']!r}: expected integer token ids, got {x.dtype}")
+    # bfloat16 (ml_dtypes, what mixed-precision models return) is numpy kind "V".
+    if dtype.kind == "f" and x.dtype.kind not in "fiu" and "float" not in x.dtype.name:
+        raise error(f"input {spec['name']!r}: expected numbers, got {x.dtype}")
+    return x.astype(dtype, copy=False)

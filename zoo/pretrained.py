@@ -1,7 +1,10 @@
 """Trained models by name: the zoo's shipped models, loaded in one line.
 
 ``saved_models/<recipe>/`` in a checkout (or ``$ZOO_MODELS_DIR/<recipe>/``) holds a trained
-run made compact by ``zoo ship`` (:mod:`zoo.ship`). :func:`load` gives an
+run made compact by ``zoo ship`` (:mod:`zoo.ship`). Its ``card.json`` is the root of trust:
+it lists the sha256 of every other file (the export's manifest among them, which lists the
+export's files), and loading a shipped model checks them all first (:func:`check_files`).
+:func:`load` gives an
 :class:`~zoo.inference.InferenceModel` run by Keras on the current backend
 (:class:`KerasModel`) or, without Keras, by a Keras-free export format (onnxruntime or
 TensorFlow). :func:`from_pretrained` gives the Keras model itself, compiled as its recipe
@@ -14,8 +17,8 @@ import json
 import os
 import pathlib
 
-from zoo import formats, runs
-from zoo.errors import ZooError
+from zoo import formats, runs, storage
+from zoo.errors import ZooError, first_line
 from zoo.inference import InferenceModel, KerasInference
 from zoo.manifest import MANIFEST
 
@@ -77,6 +80,27 @@ def resolve(name_or_folder) -> pathlib.Path:
                    f"shipped models: {names}")
 
 
+def check_files(folder) -> list[str]:
+    """What differs between a shipped folder's files and the sha256 list of its card."""
+    folder = pathlib.Path(folder)
+    try:
+        listed = json.loads((folder / CARD).read_text("utf-8"))["files"]
+        if not isinstance(listed, dict):
+            raise TypeError("files is not a mapping")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return [f"{CARD}: expected a model card with the sha256 of every file ({first_line(error)})"]
+    return storage.digest_problems(folder, listed, exclude=CARD, list_name=CARD)
+
+
+def _verify_shipped(folder: pathlib.Path) -> None:
+    """A shipped folder (it has a card) whose files all match their card, or a one-line error."""
+    problems = check_files(folder)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ZooError(f"{folder}: {problems[0]}{more}; refusing a changed shipped model "
+                       f"(restore it, e.g. `git checkout {folder}`, or ship it again)")
+
+
 def _is_export(folder: pathlib.Path) -> bool:
     return (folder / MANIFEST).is_file()
 
@@ -88,6 +112,8 @@ def load(name_or_folder, engine: str | None = None) -> InferenceModel:
     from zoo.runtime import ExportedModel
 
     folder = resolve(name_or_folder)
+    if (folder / CARD).is_file():
+        _verify_shipped(folder)
     if engine is None:
         engine = formats.DEFAULT_ENGINE if _is_export(folder) else formats.KERAS
     if engine not in engines():
@@ -110,7 +136,10 @@ def from_pretrained(name_or_folder):
     from zoo.tasks import get_task
     from zoo.training import compile_model
 
-    recipe, model, _, _ = runs.load_run(resolve(name_or_folder))
+    folder = resolve(name_or_folder)
+    if (folder / CARD).is_file():
+        _verify_shipped(folder)
+    recipe, model, _, _ = runs.load_run(folder)
     compile_model(model, recipe, get_task(recipe.task))
     return model
 

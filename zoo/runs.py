@@ -77,10 +77,15 @@ def history_csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
-def read_json(path):
-    """A JSON file of a run, or None where it is absent."""
+def read_json(path, *, expected: str = "a JSON object"):
+    """A JSON file of a run, or None where it is absent; a damaged one is a one-line error."""
     path = pathlib.Path(path)
-    return json.loads(path.read_text("utf-8")) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as error:
+        raise ZooError(f"{path}: expected {expected} ({first_line(error)})") from None
 
 
 def load_run_config(run_dir) -> tuple[Recipe, dict]:
@@ -96,19 +101,33 @@ def load_run_config(run_dir) -> tuple[Recipe, dict]:
 
 def load_model_file(path, *, compile: bool = True):
     """A `.keras` file loaded in safe mode; a bad file is a one-line ZooError."""
+    import zipfile
+
     import keras
 
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ZooError(f"{path}: no such model file")
+    # Keras says "File not found" for a file that is there but is no zip archive.
+    if not zipfile.is_zipfile(path):
+        raise ZooError(f"{path}: expected a .keras model file (a zip archive written by Keras); it is damaged or "
+                       f"something else")
     try:
         return keras.saving.load_model(path, compile=compile, safe_mode=True)
     except Exception as error:  # keras raises several types for a bad file
         raise ZooError(f"{path}: cannot load the model ({first_line(error)})") from None
 
 
-def load_run(run_dir):
-    """(recipe, model, vocab, config) of a finished run folder; model loads in safe mode."""
+def load_run(run_dir, *, compile: bool = True):
+    """(recipe, model, vocab, config) of a finished run folder; model loads in safe mode
+    (without its optimizer unless `compile`)."""
     run_dir = pathlib.Path(run_dir)
     recipe, config = load_run_config(run_dir)
-    model = load_model_file(run_dir / "model.keras")
+    model = load_model_file(run_dir / "model.keras", compile=compile)
+    # Every family's builder names its Keras model after the family (tests/test_models.py).
+    if model.name != recipe.model:
+        raise ZooError(f"{run_dir / 'model.keras'}: a {model.name!r} model, but the run's recipe "
+                       f"{recipe.name!r} trains {recipe.model!r}; expected the model the run trained")
     vocab = load_vocab(run_dir / VOCAB) if (run_dir / VOCAB).exists() else None
     classes = int(model.outputs[0].shape[-1])
     if vocab is not None and classes != len(vocab):

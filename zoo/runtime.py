@@ -19,7 +19,7 @@ import numpy as np
 from zoo import formats, manifest as manifests, storage
 from zoo.data.vocabulary import Vocabulary
 from zoo.errors import ZooError, first_line
-from zoo.inference import InferenceModel
+from zoo.inference import InferenceModel, checked_input
 
 MANIFEST = manifests.MANIFEST
 
@@ -60,10 +60,10 @@ class ExportedModel(InferenceModel):
                 self.vocab = Vocabulary.from_json(vocab)
             self.classes, self.decoding = self.manifest.get("classes"), self.manifest.get("decoding")
             self.data_config, self.seed = self.manifest.get("data"), self.manifest.get("seed", 0)
-        except (ValueError, KeyError, TypeError) as error:  # DataError is a ZooError, not caught here
-            raise ExportError(f"{manifest_path}: expected an export manifest ({first_line(error)})") from None
-        except ZooError as error:
+        except ZooError as error:  # before ValueError, which it is: its message already says what is wrong
             raise ExportError(f"{manifest_path}: {error}") from None
+        except (ValueError, KeyError, TypeError) as error:
+            raise ExportError(f"{manifest_path}: expected an export manifest ({first_line(error)})") from None
         self._runners = {}
 
     # ------------------------------------------------------------------ integrity
@@ -110,7 +110,7 @@ class ExportedModel(InferenceModel):
         if not isinstance(inputs, dict) or sorted(inputs) != sorted(names):
             given = ", ".join(sorted(inputs)) if isinstance(inputs, dict) else type(inputs).__name__
             raise ExportError(f"artifact {artifact!r}: expected the inputs {', '.join(names)}, got {given}")
-        arrays = [_checked_input(inputs[s["name"]], s) for s in spec["inputs"]]
+        arrays = [checked_input(inputs[s["name"]], s, ExportError) for s in spec["inputs"]]
         runner = self._runner(artifact)
         try:
             outputs = runner(arrays)
@@ -124,18 +124,3 @@ class ExportedModel(InferenceModel):
 
     def input_units(self, artifact: str) -> dict:
         return {s["name"]: s["shape"][-1] for s in self._spec(artifact)["inputs"]}
-
-
-def _checked_input(x, spec) -> np.ndarray:
-    """`x` as the dtype the artifact takes, after checking its rank and fixed dimensions."""
-    x = np.asarray(x)
-    want = spec["shape"]
-    if x.ndim != len(want) or any(w is not None and w != d for w, d in zip(want, x.shape)):
-        shape = "(" + ", ".join("batch" if i == 0 else ("any" if w is None else str(w)) for i, w in enumerate(want)) + ")"
-        raise ExportError(f"input {spec['name']!r}: expected shape {shape}, got {x.shape}")
-    dtype = np.dtype(spec["dtype"])
-    if dtype.kind == "i" and x.dtype.kind not in "iu":
-        raise ExportError(f"input {spec['name']!r}: expected integer token ids, got {x.dtype}")
-    if dtype.kind == "f" and x.dtype.kind not in "fiu":
-        raise ExportError(f"input {spec['name']!r}: expected numbers, got {x.dtype}")
-    return x.astype(dtype, copy=False)

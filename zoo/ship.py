@@ -48,7 +48,9 @@ def ship(run_dir, out, *, data_dir=None, tolerance=None, overwrite: bool = False
         raise ZooError(f"--out {out}: the run folder itself; ship a run trained elsewhere (--out of zoo train)")
     if run_dir.is_relative_to(out):
         raise ZooError(f"--out {out}: the run folder {run_dir} lies inside it; choose another folder")
-    recipe, config = runs.load_run_config(run_dir)
+    # Before anything is built: a damaged run is refused up front, in one line.
+    recipe, model, _, config = runs.load_run(run_dir, compile=False)
+    figures = _run_figures(run_dir)
     storage.make_parent(out)
     with storage.folder_lock(out, "shipped model"):
         storage.check_out_dir(out, what="shipped model", is_ours=is_shipped, overwrite=overwrite)
@@ -58,12 +60,12 @@ def ship(run_dir, out, *, data_dir=None, tolerance=None, overwrite: bool = False
                     shutil.copyfile(run_dir / name, staging / name)
             # Weights only: the optimizer's moments would triple the file and fine-tuning
             # starts a fresh optimizer anyway.
-            runs.load_model_file(run_dir / "model.keras", compile=False).save(staging / "model.keras")
+            model.save(staging / "model.keras")
             tolerance = TOLERANCE if tolerance is None else tolerance
             export_run(staging, formats=SHIPPED_FORMATS, out=staging / "export", data_dir=data_dir,
                        tolerance=tolerance)
             _point_export_at_its_folder(staging / "export")
-            card = _card(staging, out.name, recipe, config, data_dir=data_dir)
+            card = _card(staging, out.name, recipe, config, figures, data_dir=data_dir)
             if tolerance != TOLERANCE:
                 card["ship_command"] += f" --tolerance {tolerance}"
             (staging / CARD_TEXT).write_text(cards.render(card), "utf-8")
@@ -82,31 +84,35 @@ def _point_export_at_its_folder(export: pathlib.Path) -> None:
     path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), "utf-8")
 
 
-def check_files(folder) -> list[str]:
-    """What differs between a shipped folder's files and the sha256 list of its card."""
-    folder = pathlib.Path(folder)
+def _run_figures(run_dir: pathlib.Path) -> tuple[dict, dict]:
+    """(test metrics, validation figures of the best epoch) of a finished run, checked: a
+    damaged metrics.json or history.csv is a one-line error naming the file."""
+    path = run_dir / runs.METRICS
+    metrics = runs.read_json(path, expected="the run's test metrics as a JSON object")
+    if not isinstance(metrics, dict) or not all(isinstance(metrics.get(k), int) for k in ("epochs", "best_epoch")):
+        raise ZooError(f"{path}: expected the run's test metrics with its epochs and best_epoch (written by zoo train)")
+    history = run_dir / runs.HISTORY
     try:
-        listed = json.loads((folder / CARD).read_text("utf-8"))["files"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        return [f"{CARD}: expected a model card with a files list ({first_line(error)})"]
-    return storage.digest_problems(folder, listed, exclude=CARD, list_name=CARD)
-
-
-def _best_validation(folder: pathlib.Path, metrics: dict) -> dict:
-    """The validation figures of the best epoch, from the run's history."""
-    with open(folder / runs.HISTORY, newline="", encoding="utf-8") as f:
-        rows = [row for row in csv.DictReader(f) if int(row["epoch"]) + 1 == metrics.get("best_epoch")]
+        with open(history, newline="", encoding="utf-8") as f:
+            rows = [row for row in csv.DictReader(f) if str(row.get("epoch", "")).isdigit()
+                    and int(row["epoch"]) + 1 == metrics["best_epoch"]]
+    except (OSError, csv.Error, UnicodeDecodeError) as error:
+        raise ZooError(f"{history}: expected the run's history, one row per epoch ({first_line(error)})") from None
     if len(rows) != 1:
-        raise ZooError(f"{folder / runs.HISTORY}: expected one row for the best epoch {metrics.get('best_epoch')} "
-                       f"of {runs.METRICS}, found {len(rows)}")
-    return {k: float(v) for k, v in rows[0].items() if k.startswith("val_") and v}
+        raise ZooError(f"{history}: expected one row for the best epoch {metrics['best_epoch']} of {runs.METRICS}, "
+                       f"found {len(rows)}")
+    try:
+        validation = {k: float(v) for k, v in rows[0].items() if k and k.startswith("val_") and v}
+    except ValueError as error:
+        raise ZooError(f"{history}: expected numbers in the best epoch's row ({first_line(error)})") from None
+    return metrics, validation
 
 
-def _card(folder: pathlib.Path, name: str, recipe, config, *, data_dir) -> dict:
+def _card(folder: pathlib.Path, name: str, recipe, config, figures, *, data_dir) -> dict:
     """The figures of a shipped model: full test metrics (measured at training), validation
     metrics of the best epoch, the check slice through Keras and the export, sample outputs."""
     task = get_task(recipe.task)
-    metrics = json.loads((folder / runs.METRICS).read_text("utf-8"))
+    metrics, validation = figures
     examples = task.check_examples
     models = {engine: load(folder, engine) for engine in (formats.KERAS, *SHIPPED_FORMATS)}
     check = {engine: model.evaluate(limit=examples, data_dir=data_dir) for engine, model in models.items()}
@@ -121,7 +127,7 @@ def _card(folder: pathlib.Path, name: str, recipe, config, *, data_dir) -> dict:
         "data": recipe.data,
         "model_options": config["model_options"],
         "metrics": metrics,
-        "validation": _best_validation(folder, metrics),
+        "validation": validation,
         "check": {"examples": examples, "tolerance": CHECK_TOLERANCE, **check},
         "samples": task.samples(models[SHIPPED_FORMATS[0]], recipe.data),
         "training": {

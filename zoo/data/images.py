@@ -266,16 +266,32 @@ def load_images(paths, *, invert: str = "auto") -> np.ndarray:
             array = read_idx(path)
         else:
             raise DataError(f"{path}: expected a .npy, IDX (*idx3-ubyte[.gz]), .png or .jpg file")
-        if array.ndim == 2:
-            array = array[None]
-        if array.ndim != 3 or array.shape[1:] != (ROWS, COLS):
-            raise DataError(f"{path}: expected images of shape (28, 28) or (N, 28, 28), got {array.shape}")
-        if len(array) == 0:
-            raise DataError(f"{path}: expected at least one image, found none")
-        if array.dtype == np.uint8:
-            array = array.astype(np.float32) / 255
-        elif array.dtype.kind != "f" or not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 1:
-            raise DataError(f"{path}: expected uint8 pixels or finite floats in [0, 1], got {array.dtype}"
-                            + (" with NaN or infinite values" if array.dtype.kind == "f" else ""))
-        batches.append(array.astype(np.float32))
+        batches.append(check_images(array, what=str(path)))
     return np.concatenate(batches)
+
+
+def check_images(images, *, what: str = "images") -> np.ndarray:
+    """`images` as float32 (N, 28, 28) in [0, 1]: uint8 pixels are scaled, floats must be
+    finite and in [0, 1]; one image (28, 28) becomes a batch of one. Anything else is a
+    one-line DataError naming `what` and what was expected (the CLI and the Python API share it)."""
+    try:
+        array = np.asarray(images)
+    except (ValueError, TypeError) as error:  # ragged nested lists
+        raise DataError(f"{what}: expected an array of images ({first_line(error)})") from None
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3 or array.shape[1:] != (ROWS, COLS):
+        raise DataError(f"{what}: expected images of shape (28, 28) or (N, 28, 28), got {array.shape}")
+    if len(array) == 0:
+        raise DataError(f"{what}: expected at least one image, found none")
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255
+    if array.dtype.kind not in "fiu" or array.dtype == np.bool_:
+        raise DataError(f"{what}: expected uint8 pixels or floats in [0, 1], got {array.dtype}")
+    if not np.all(np.isfinite(array)):
+        raise DataError(f"{what}: expected uint8 pixels or finite floats in [0, 1], found NaN or infinite values")
+    low, high = float(array.min()), float(array.max())
+    if low < 0 or high > 1:
+        raise DataError(f"{what}: expected uint8 pixels or floats in [0, 1], found values from {low:g} to {high:g} "
+                        f"(divide 0-255 pixels by 255)")
+    return array.astype(np.float32)

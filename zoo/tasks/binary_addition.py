@@ -15,7 +15,7 @@ import numpy as np
 
 from zoo.errors import DataError, ZooError
 from zoo.tasks import register_task
-from zoo.tasks.base import Examples, Task, TaskData, limit_items
+from zoo.tasks.base import Examples, Task, TaskData, limit_items, texts
 
 TRAIN_BITS = 8
 LONGER_BITS = (16, 32)  # test-only lengths, never trained on
@@ -142,13 +142,12 @@ class BinaryAddition(Task):
     def add(self, model, problems):
         """The sum of a problem ``"a+b"`` (decimal), or of each of a list of them, computed
         bit by bit by the full model."""
-        return [row["sum"] for row in self._answers(model, problems)] if not isinstance(problems, str) \
-            else self._answers(model, [problems])[0]["sum"]
+        sums = [row["sum"] for row in self._answers(model, problems)]
+        return sums[0] if isinstance(problems, str) else sums
 
     def _answers(self, model, problems) -> list[dict]:
+        problems = texts(problems, "sum")
         pairs = [parse(p) for p in problems]
-        if not pairs:
-            raise ZooError("expected at least one sum to add")
         answers = []
         for (a, b), problem in zip(pairs, problems):
             frames, _ = encode([(a, b)], _width(a, b))

@@ -78,7 +78,7 @@ class Classification(Task):
     def classify(self, model, images_) -> tuple[list[str], np.ndarray]:
         """The most likely class name of each image (batch, 28, 28) in [0, 1], and the softmax
         probabilities of every class (columns in the order of `classes`)."""
-        probabilities = generate.softmax(model.logits(np.asarray(images_, dtype=np.float32)))
+        probabilities = generate.softmax(model.logits(images.check_images(images_)))
         names = model.classes or [str(i) for i in range(probabilities.shape[-1])]
         return [names[i] for i in probabilities.argmax(-1)], probabilities
 

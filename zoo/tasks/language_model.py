@@ -17,7 +17,7 @@ from zoo.data.vocabulary import Vocabulary
 from zoo.errors import DataError, ZooError, user_error
 from zoo.registry import get_spec
 from zoo.tasks import register_task
-from zoo.tasks.base import Examples, Task, TaskData
+from zoo.tasks.base import Examples, Task, TaskData, finite_number, texts, whole_number
 
 
 def _consecutive(data_config) -> bool:
@@ -161,9 +161,14 @@ class LanguageModel(Task):
                  seed=None):
         """The continuation of a prompt (a string), or of each of a list of prompts (all in
         one batch, one step call per character); temperature 0 is greedy."""
-        texts = [prompts] if isinstance(prompts, str) else list(prompts)
+        prompt_list = texts(prompts, "prompt")
+        length = whole_number("length", length, minimum=1)
+        temperature = finite_number("temperature", temperature, minimum=0)
+        top_k = whole_number("top_k", top_k, minimum=1, optional=True)
+        top_p = finite_number("top_p", top_p, minimum=0, maximum=1, above=True, optional=True)
+        seed = whole_number("seed", seed, minimum=0, maximum=2**32 - 1, optional=True)
         continued = user_error(ZooError, generate.continue_texts, model.step_function("step"),
-                               model.zero_states("step", len(texts)), model.vocab, texts, length,
+                               model.zero_states("step", len(prompt_list)), model.vocab, prompt_list, length,
                                temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
         return continued[0] if isinstance(prompts, str) else continued
 

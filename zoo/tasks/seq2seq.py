@@ -4,13 +4,15 @@ judged by the exact match of greedy decoding through the family's ``encoder`` an
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from zoo import generate
 from zoo.data import generated
 from zoo.errors import ZooError, user_error
 from zoo.tasks import register_task
-from zoo.tasks.base import Examples, Task, TaskData, limit_items
+from zoo.tasks.base import Examples, Task, TaskData, limit_items, texts, whole_number
 
 
 @register_task("seq2seq")
@@ -110,11 +112,16 @@ class Seq2Seq(Task):
     def translate(self, model, sources, *, beam: int = 1):
         """The translation of a source string, or of each of a list (greedy, or beam search of
         width `beam`), through the encoder and decoder step."""
-        texts = [sources] if isinstance(sources, str) else list(sources)
+        source_list = texts(sources, "source")
+        beam = whole_number("beam", beam, minimum=1)
+        grammar = _GRAMMARS.get((model.data_config or {}).get("task"))
+        for source in source_list:
+            if grammar is not None:
+                grammar(source, model.data_config)
         (name,) = model.input_units("encoder")
         encode = lambda source: model.run("encoder", {name: source})  # noqa: E731
         targets = user_error(ZooError, generate.translate, encode, model.step_function("decoder_step"), model.vocab,
-                             texts, beam_width=beam, **model.decoding)
+                             source_list, beam_width=beam, **model.decoding)
         return targets[0] if isinstance(sources, str) else targets
 
     def translate_command(self, model, *, texts, beam=1) -> list[str]:
@@ -131,6 +138,18 @@ class Seq2Seq(Task):
     def usage(self, name, samples) -> tuple[str, str]:
         source = samples[0]["source"]
         return f"m.translate({source!r}, beam=3)", f'zoo translate {name} "{source}"'
+
+
+def _addition_problem(source: str, data_config: dict) -> None:
+    """An addition model's inputs are ``digits+digits``, each operand at most its digits long."""
+    digits = data_config.get("digits", 3)
+    if re.fullmatch(rf"[0-9]{{1,{digits}}}\+[0-9]{{1,{digits}}}", source) is None:
+        raise ZooError(f"input {source!r}: expected two numbers of 1 to {digits} digits joined by +, such as "
+                       f"{'1' * digits}+{'2' * max(1, digits - 1)}")
+
+
+# The input grammar of each generated seq2seq problem that has one, by its data task.
+_GRAMMARS = {"addition": _addition_problem}
 
 
 def _examples(split, pairs) -> Examples:
