@@ -98,6 +98,10 @@ def load_model_file(path, *, compile: bool = True):
     """A `.keras` file loaded in safe mode; a bad file is a one-line ZooError."""
     import keras
 
+    from zoo.registry import load_families
+
+    load_families()  # the families' own layers, registered with Keras
+
     try:
         return keras.saving.load_model(path, compile=compile, safe_mode=True)
     except Exception as error:  # keras raises several types for a bad file
