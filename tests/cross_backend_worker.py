@@ -7,9 +7,12 @@ import sys
 import keras
 import numpy as np
 
+from zoo.registry import load_families
+
 
 def main(folder: str) -> None:
     backend = keras.backend.backend()
+    load_families()  # registers the zoo's own layers, as zoo's loaders do
     for path in sorted(pathlib.Path(folder).glob("*.keras")):
         name = path.stem
         with np.load(path.with_name(f"{name}.inputs.npz")) as data:

@@ -85,7 +85,9 @@ def _load_keras(path, spec):
     import keras
 
     from zoo.models.recurrent_state import NamedModel
+    from zoo.registry import load_families
 
+    load_families()  # the families' own layers, registered with Keras
     named = NamedModel(keras.saving.load_model(path, safe_mode=True), [o["name"] for o in spec["outputs"]])
     names_ = [i["name"] for i in spec["inputs"]]
     return lambda arrays: [out for out in named.run(dict(zip(names_, arrays))).values()]

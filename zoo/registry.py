@@ -103,9 +103,11 @@ def register_model(
     return decorate
 
 
-def _load_families() -> None:
-    """Import every module of zoo/models (each family registers itself). The family modules
-    import keras, so they load on first use, not with `zoo`."""
+def load_families() -> None:
+    """Import every module of zoo/models: each family registers itself, and so do the Keras
+    layers of its own (``keras.saving.register_keras_serializable``), which loading a
+    ``.keras`` file of it needs. The family modules import keras, so they load on first use,
+    not with `zoo`."""
     package = importlib.import_module(_FAMILIES_MODULE)
     for module in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{_FAMILIES_MODULE}.{module.name}")
@@ -113,13 +115,13 @@ def _load_families() -> None:
 
 def list_models() -> list[str]:
     """Names of all registered models, sorted."""
-    _load_families()
+    load_families()
     return sorted(_REGISTRY)
 
 
 def get_spec(name: str) -> ModelSpec:
     """The :class:`ModelSpec` registered under `name`."""
-    _load_families()
+    load_families()
     if name not in _REGISTRY:
         raise RegistryError(
             f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}"

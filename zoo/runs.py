@@ -105,6 +105,8 @@ def load_model_file(path, *, compile: bool = True):
 
     import keras
 
+    from zoo.registry import load_families
+
     path = pathlib.Path(path)
     if not path.is_file():
         raise ZooError(f"{path}: no such model file")
@@ -112,6 +114,7 @@ def load_model_file(path, *, compile: bool = True):
     if not zipfile.is_zipfile(path):
         raise ZooError(f"{path}: expected a .keras model file (a zip archive written by Keras); it is damaged or "
                        f"something else")
+    load_families()  # the families' own layers, registered with Keras
     try:
         return keras.saving.load_model(path, compile=compile, safe_mode=True)
     except Exception as error:  # keras raises several types for a bad file

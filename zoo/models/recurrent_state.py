@@ -25,8 +25,17 @@ def numbered_layers(model: keras.Model, prefix: str) -> list:
 
 
 def _state_kinds(layer) -> tuple[str, ...]:
-    """("h", "c") for an LSTM, ("h",) for the recurrent layers with one state."""
-    return ("h", "c") if isinstance(layer, keras.layers.LSTM) else ("h",)
+    """("h", "c") for an LSTM, ("h",) for the recurrent layers with one state; a zoo layer
+    of its own names its states (``state_kinds``)."""
+    if isinstance(layer, keras.layers.LSTM):
+        return ("h", "c")
+    return getattr(layer, "state_kinds", ("h",))
+
+
+def _state_sizes(layer) -> list[int]:
+    """The size of each state of a recurrent layer (Keras's ``state_size``, a number or a list)."""
+    size = layer.state_size
+    return list(size) if isinstance(size, (list, tuple)) else [size]
 
 
 def state_inputs(layers: list) -> list:
@@ -132,9 +141,9 @@ class CarriedStates(keras.layers.Layer):
         self.layer, self.max_batch_size = layer, max_batch_size
 
     def build(self, input_shape):
-        shape = (self.max_batch_size, self.layer.units)
-        self.states = [self.add_weight(shape=shape, initializer="zeros", trainable=False, name=f"state_{kind}")
-                       for kind in _state_kinds(self.layer)]
+        self.states = [self.add_weight(shape=(self.max_batch_size, size), initializer="zeros", trainable=False,
+                                       name=f"state_{kind}")
+                       for kind, size in zip(_state_kinds(self.layer), _state_sizes(self.layer))]
 
     def call(self, inputs, training=None):
         sequence, reset = inputs
@@ -146,7 +155,7 @@ class CarriedStates(keras.layers.Layer):
         return outputs
 
     def compute_output_shape(self, input_shape):
-        return (*input_shape[0][:2], self.layer.units)
+        return self.layer.compute_output_shape(input_shape[0])[0]
 
     def get_config(self):
         # Only for summaries (TensorBoard's graph): carried-state models are never saved.
