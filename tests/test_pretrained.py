@@ -107,6 +107,14 @@ def test_generate_and_translate_by_name(capsys):
     assert capsys.readouterr().out == "123+45\t168\n"
 
 
+@pytest.mark.parametrize("engine", ["onnx", "keras"])
+def test_the_binary_adder_by_name(engine, capsys):
+    assert zoo_cli("predict", "simple_rnn_binary_addition", "23+42", "2000000000+147483647", "--engine", engine) == 0
+    assert capsys.readouterr().out.splitlines() == ["65", "2147483647"]
+    model = zoo.load("simple_rnn_binary_addition", engine=engine)
+    assert model.add(["23+42", "0+0"]) == [65, 0]
+
+
 def test_from_pretrained_gives_a_model_that_fine_tunes():
     model = zoo.from_pretrained("seq2seq_addition")
     assert isinstance(model, keras.Model) and model.optimizer is not None
