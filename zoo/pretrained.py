@@ -67,13 +67,16 @@ def headline(card: dict) -> tuple[str, float]:
 
 
 def resolve(name_or_folder) -> pathlib.Path:
-    """The folder of a shipped model's name, or the run or export folder given."""
+    """The folder of a shipped model's name, or the run or export folder given; a shipped
+    folder (it has a card) only after every file matches its card."""
     path = pathlib.Path(name_or_folder)
-    if path.is_dir():
-        return path
     folder = models_dir()
-    if folder is not None and "/" not in str(name_or_folder) and (folder / str(name_or_folder)).is_dir():
-        return folder / str(name_or_folder)
+    if not path.is_dir() and folder is not None and "/" not in str(name_or_folder):
+        path = folder / str(name_or_folder)
+    if path.is_dir():
+        if (path / CARD).is_file():
+            _verify_shipped(path)
+        return path
     names = ", ".join(shipped()) or "none"
     where = f"in {folder}" if folder else f"(no saved_models/ beside this package; set {MODELS_ENV})"
     raise ZooError(f"{name_or_folder}: not a run or export folder, nor a shipped model {where}; "
@@ -112,8 +115,6 @@ def load(name_or_folder, engine: str | None = None) -> InferenceModel:
     from zoo.runtime import ExportedModel
 
     folder = resolve(name_or_folder)
-    if (folder / CARD).is_file():
-        _verify_shipped(folder)
     if engine is None:
         engine = formats.DEFAULT_ENGINE if _is_export(folder) else formats.KERAS
     if engine not in engines():
@@ -136,10 +137,7 @@ def from_pretrained(name_or_folder):
     from zoo.tasks import get_task
     from zoo.training import compile_model
 
-    folder = resolve(name_or_folder)
-    if (folder / CARD).is_file():
-        _verify_shipped(folder)
-    recipe, model, _, _ = runs.load_run(folder)
+    recipe, model, _, _ = runs.load_run(resolve(name_or_folder))
     compile_model(model, recipe, get_task(recipe.task))
     return model
 

@@ -90,16 +90,12 @@ def _max_diff(got: dict, expected: dict) -> float:
     return max(float(np.max(np.abs(got[name] - e))) for name, e in expected.items())
 
 
-def verify(staging, keras_model, examples, *, reference=None, tolerance=TOLERANCE) -> dict:
-    """Compare every artifact of every format in `staging` with `keras_model` (a
+def verify(staging, keras_model, examples, written, *, reference=None, tolerance=TOLERANCE) -> dict:
+    """Compare every artifact of the formats `written` in `staging` with `keras_model` (a
     KerasInference); raise ExportFailed on any difference. `examples` (the task's evaluation
     examples, or None without the data) are scored by the task's metric through each engine."""
-    import json
-
-    from zoo.manifest import MANIFEST
     from zoo.runtime import ExportedModel
 
-    written = json.loads((staging / MANIFEST).read_text("utf-8"))["formats"]
     exported = {fmt: ExportedModel(staging, fmt) for fmt in written}
     engines = {fmt: model for fmt, model in exported.items() if formats.get_format(fmt).keras_free}
     models, vocab, task = keras_model.models, keras_model.vocab, keras_model.task

@@ -75,7 +75,7 @@ def export(run_dir: str, out: str, formats: str, tolerance: str, data_dir: str |
                          "export": {**library_versions(), **export_formats.versions(formats)}},
         }
         manifests.write(staging, manifest)
-        manifest["verification"] = verify(staging, keras_model, examples, reference=reference,
+        manifest["verification"] = verify(staging, keras_model, examples, formats, reference=reference,
                                           tolerance=float(tolerance))
         manifest["verification"]["data"] = data_note
         manifests.write(staging, manifest)

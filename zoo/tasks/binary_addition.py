@@ -148,15 +148,17 @@ class BinaryAddition(Task):
     def _answers(self, model, problems) -> list[dict]:
         problems = texts(problems, "sum")
         pairs = [parse(p) for p in problems]
-        answers = []
-        for (a, b), problem in zip(pairs, problems):
-            frames, _ = encode([(a, b)], _width(a, b))
-            logits = model.logits(frames)[0]
-            bits = logits.argmax(-1)
-            answers.append({"problem": problem.strip(), "sum": decode(bits),
-                            "a_bits": "".join(str(int(v)) for v in frames[0, :, 0]),
-                            "b_bits": "".join(str(int(v)) for v in frames[0, :, 1]),
-                            "sum_bits": "".join(str(int(v)) for v in bits)})
+        by_width: dict[int, list[int]] = {}  # one model call per length, not per problem
+        for index, (a, b) in enumerate(pairs):
+            by_width.setdefault(_width(a, b), []).append(index)
+        answers = [None] * len(pairs)
+        for width, indices in by_width.items():
+            frames, _ = encode([pairs[i] for i in indices], width)
+            for row, (i, bits) in enumerate(zip(indices, model.logits(frames).argmax(-1))):
+                answers[i] = {"problem": problems[i].strip(), "sum": decode(bits),
+                              "a_bits": "".join(str(int(v)) for v in frames[row, :, 0]),
+                              "b_bits": "".join(str(int(v)) for v in frames[row, :, 1]),
+                              "sum_bits": "".join(str(int(v)) for v in bits)}
         return answers
 
     def label_stream(self, model, frames) -> np.ndarray:

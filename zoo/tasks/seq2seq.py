@@ -115,9 +115,8 @@ class Seq2Seq(Task):
         source_list = texts(sources, "source")
         beam = whole_number("beam", beam, minimum=1)
         grammar = _GRAMMARS.get((model.data_config or {}).get("task"))
-        for source in source_list:
-            if grammar is not None:
-                grammar(source, model.data_config)
+        for source in source_list if grammar else ():
+            grammar(source, model.data_config)
         (name,) = model.input_units("encoder")
         encode = lambda source: model.run("encoder", {name: source})  # noqa: E731
         targets = user_error(ZooError, generate.translate, encode, model.step_function("decoder_step"), model.vocab,
