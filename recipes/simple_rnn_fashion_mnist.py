@@ -14,6 +14,8 @@ RECIPE = Recipe(
     monitor="val_accuracy",
     monitor_mode="max",
     early_stopping_patience=6,
+    # Keras runs SimpleRNN's steps itself on every backend: bfloat16 measured 0.73x on torch.
+    precision="float32",
     description=__doc__.strip().splitlines()[0],
 )
 

@@ -189,6 +189,33 @@ def test_mixed_precision_model_computes_logits_in_float32():
     assert keras.config.dtype_policy().name == "float32"  # restored after the block
 
 
+@pytest.mark.parametrize("backend, gpu, cpu_bfloat16, expected", [
+    ("torch", None, True, "mixed_bfloat16"),  # oneDNN's bfloat16 LSTM on AMX: measured faster
+    ("torch", None, False, "float32"),
+    ("jax", None, True, "float32"),  # measured slower in bfloat16 on this CPU
+    ("tensorflow", None, True, "float32"),
+    ("jax", (9, 0), False, "mixed_bfloat16"),  # bfloat16 tensor cores
+    ("tensorflow", (7, 5), True, "float32"),  # a GPU without them
+])
+def test_auto_precision_picks_bfloat16_only_where_it_was_measured_to_pay(backend, gpu, cpu_bfloat16, expected,
+                                                                        monkeypatch):
+    from zoo.distribute import precision
+
+    monkeypatch.setattr(precision, "gpu_compute_capability", lambda backend=None: gpu)
+    monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: cpu_bfloat16)
+    assert precision.resolve_precision("auto", backend) == expected
+    assert precision.resolve_precision("float32", backend) == "float32"  # an explicit choice stays
+
+
+def test_auto_precision_is_recorded_as_what_it_chose(tmp_path):
+    from zoo.distribute import resolve_precision
+
+    run = tmp_path / "run"
+    assert zoo(["train", "seq2seq_addition", "--preset", "tiny", "--epochs", "1", "--limit", "64",
+                "--out", str(run)]) == 0  # the recipe's precision: auto
+    assert json.loads((run / "config.json").read_text())["precision"] == resolve_precision("auto")
+
+
 @pytest.mark.parametrize("args, message", [
     (["--precision", "float8"], "Invalid value for '--precision'"),
     (["--distribute", "everywhere"], "Invalid value for '--distribute'"),

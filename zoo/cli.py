@@ -132,8 +132,9 @@ def _echo_json(data: dict) -> None:
 @click.option("--distribute", type=click.Choice(["none", "data-parallel"]), default="none", show_default=True,
               help="data-parallel: split each batch across all devices (jax, tensorflow; several "
                    "workers with TF_CONFIG or JAX's multi-process environment).")
-@click.option("--precision", type=click.Choice(["float32", "mixed_float16", "mixed_bfloat16"]), default="float32",
-              show_default=True, help="Training precision (Keras dtype policy); the saved model is float32.")
+@click.option("--precision", type=click.Choice(["auto", "float32", "mixed_float16", "mixed_bfloat16"]),
+              help="Training precision (Keras dtype policy) [default: the recipe's, auto: bfloat16 where "
+                   "measured faster]; the saved model is float32.")
 def train_command(recipe_name, epochs, batch_size, learning_rate, preset, out, seed, limit, data_dir, data_source,
                   text_file, overwrite, distribute, precision):
     """Train RECIPE (see `zoo recipes`); re-running an interrupted run resumes it."""

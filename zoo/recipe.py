@@ -19,6 +19,9 @@ from typing import Any
 from zoo.errors import ZooError
 
 
+SCHEDULES = ("plateau", "cosine")
+
+
 @dataclasses.dataclass(frozen=True)
 class Recipe:
     """Everything `zoo train` needs; a recipe states only what differs from these defaults.
@@ -32,6 +35,12 @@ class Recipe:
         clipnorm: gradient clipping by global norm (the language models use it).
         weight_decay: Adam's decoupled weight decay (AdamW), None for none.
         monitor, monitor_mode: the validation metric for checkpointing and early stopping.
+        schedule: the learning rate over training. ``plateau``: `learning_rate` until the
+            monitored metric stalls for `reduce_lr_patience` epochs, then times
+            `reduce_lr_factor`. ``cosine``: a linear warm-up from 0 to `learning_rate` over
+            `warmup_epochs`, then a cosine decay to 0 at the end of `epochs` (one cycle).
+        precision: the training precision (zoo.distribute.precision): ``auto`` picks
+            bfloat16 where it was measured to train faster, float32 elsewhere.
     """
 
     name: str
@@ -50,7 +59,14 @@ class Recipe:
     early_stopping_patience: int = 5
     reduce_lr_patience: int = 2
     reduce_lr_factor: float = 0.5
+    schedule: str = "plateau"
+    warmup_epochs: float = 0.0
+    precision: str = "auto"
     description: str = ""
+
+    def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise ZooError(f"recipe {self.name!r}: schedule {self.schedule!r}; expected one of {', '.join(SCHEDULES)}")
 
     def replace(self, **changes: Any) -> "Recipe":
         """A copy with the non-None `changes` applied (CLI options left unset change nothing)."""

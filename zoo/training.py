@@ -42,11 +42,26 @@ RESUME_KEYS = ("recipe", "model_options", "backend", "precision", "seed", "limit
 ENGINE_DEFAULTS = {"tensorflow": {"steps_per_execution": 8}, "jax": {"steps_per_execution": 8}, "torch": {}}
 
 
-def compile_model(model: keras.Model, recipe: Recipe, task, **engine) -> None:
-    """Adam (AdamW with the recipe's weight decay), the task's loss and Keras metrics, and the
-    backend's ENGINE_DEFAULTS; `engine` options of ``Model.compile`` override those."""
+def learning_rate(recipe: Recipe, steps_per_epoch: int):
+    """The recipe's learning rate: a number, or for ``schedule="cosine"`` a warm-up plus
+    cosine-decay schedule over the training steps (Keras's CosineDecay). A schedule reads the
+    optimizer's step count, which the resume backups keep, so a resumed run continues it."""
+    if recipe.schedule == "plateau":
+        return recipe.learning_rate
+    total = max(1, recipe.epochs * steps_per_epoch)
+    warmup = min(total - 1, round(recipe.warmup_epochs * steps_per_epoch))
+    if warmup == 0:  # CosineDecay then starts from its initial rate, not from its warm-up target
+        return keras.optimizers.schedules.CosineDecay(recipe.learning_rate, decay_steps=total, alpha=0.0)
+    return keras.optimizers.schedules.CosineDecay(0.0, decay_steps=total - warmup, alpha=0.0,
+                                                  warmup_target=recipe.learning_rate, warmup_steps=warmup)
+
+
+def compile_model(model: keras.Model, recipe: Recipe, task, *, steps_per_epoch: int = 1, **engine) -> None:
+    """Adam (AdamW with the recipe's weight decay) at the recipe's learning rate (schedule),
+    the task's loss and Keras metrics, and the backend's ENGINE_DEFAULTS; `engine` options of
+    ``Model.compile`` override those."""
     model.compile(
-        optimizer=keras.optimizers.Adam(recipe.learning_rate, clipnorm=recipe.clipnorm,
+        optimizer=keras.optimizers.Adam(learning_rate(recipe, steps_per_epoch), clipnorm=recipe.clipnorm,
                                         weight_decay=recipe.weight_decay),
         loss=task.loss(),
         metrics=list(task.keras_metrics),
@@ -60,10 +75,13 @@ def standard_callbacks(recipe: Recipe, logs_dir: pathlib.Path) -> list:
     ModelCheckpoint, BackupAndRestore and CSVLogger write in place, and the history and
     the best weights must survive a kill as one with the backup."""
     monitor = dict(monitor=recipe.monitor, mode=recipe.monitor_mode)
+    # A schedule sets the rate itself; ReduceLROnPlateau would overwrite it.
+    plateau = [keras.callbacks.ReduceLROnPlateau(factor=recipe.reduce_lr_factor, patience=recipe.reduce_lr_patience,
+                                                 **monitor)] if recipe.schedule == "plateau" else []
     return [
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.EarlyStopping(patience=recipe.early_stopping_patience, **monitor),
-        keras.callbacks.ReduceLROnPlateau(factor=recipe.reduce_lr_factor, patience=recipe.reduce_lr_patience, **monitor),
+        *plateau,
         keras.callbacks.TensorBoard(log_dir=str(logs_dir)),
     ]
 
@@ -107,20 +125,22 @@ def _prepare_staging(staging: pathlib.Path, config: dict, overwrite: bool) -> bo
 
 def train(recipe: Recipe, *, out_dir=None, seed: int = 0, limit: int | None = None, data_dir=None,
           overwrite: bool = False, verbose="auto", extra_callbacks=(), distribute: str = "none",
-          precision: str = "float32") -> dict:
+          precision: str | None = None) -> dict:
     """Train `recipe` into `out_dir` (default ``runs/<recipe>``); returns test metrics.
 
     Re-running with the same `out_dir` and configuration after an interruption resumes
     after the last completed epoch, and ends as the uninterrupted run would. `limit` caps
     the examples per split, for quick runs. An `out_dir` holding a finished run is replaced
-    only with `overwrite`. `distribute` and `precision` are described in :mod:`zoo.distribute`;
-    with several workers, only worker 0 writes `out_dir`.
+    only with `overwrite`. `distribute` and `precision` (default: the recipe's) are described in
+    :mod:`zoo.distribute`; with several workers, only worker 0 writes `out_dir`.
     """
     out_dir = pathlib.Path(out_dir or DEFAULT_RUNS_DIR / recipe.name)
     _check_seed(seed)
-    distribution.check_precision(precision)
+    distribution.check_precision(precision or recipe.precision)
     # First: TensorFlow's multi-worker strategy must exist before TensorFlow runs anything.
     place = distribution.placement(distribute)
+    # Resolved once: the run's config records the precision it trained in, not "auto".
+    precision = distribution.resolve_precision(precision or recipe.precision)
     storage.make_parent(out_dir)
     with storage.folder_lock(_worker_dir(out_dir, place), "run folder"):
         if place.is_chief:
@@ -154,11 +174,12 @@ def _train_locked(recipe, out_dir, *, seed, limit, data_dir, overwrite, verbose,
     model_options = {**recipe.model_options, **data.model_options}
     with place.build_scope(), distribution.precision_policy(precision):  # on the placement's devices
         model = create_model(recipe.model, recipe.preset, **model_options)
-        compile_model(model, recipe, task, **place.compile_options())
+        steps = {"steps_per_epoch": len(data.train)}
+        compile_model(model, recipe, task, **steps, **place.compile_options())
         # Usually `model` itself; for carried LSTM states, a view sharing its layers.
         fit_model, validation = task.training_model(model, data, recipe)
         if fit_model is not model:
-            compile_model(fit_model, recipe, task, **place.compile_options())
+            compile_model(fit_model, recipe, task, **steps, **place.compile_options())
         fit_model = place.prepare(fit_model)
         fit_model.optimizer.build(fit_model.trainable_variables)  # so a backup's optimizer state can load
     config = {

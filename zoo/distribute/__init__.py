@@ -28,7 +28,9 @@ to Keras internals that data-parallel training needs; ``precision`` sets the dty
 """
 
 from zoo.distribute.devices import MODES, Placement, placement
-from zoo.distribute.precision import PRECISIONS, check_precision, precision_policy
+from zoo.distribute.precision import CHOICES as PRECISION_CHOICES
+from zoo.distribute.precision import PRECISIONS, check_precision, precision_policy, resolve_precision
 from zoo.distribute.slices import BatchSlices
 
-__all__ = ["MODES", "PRECISIONS", "BatchSlices", "Placement", "check_precision", "placement", "precision_policy"]
+__all__ = ["MODES", "PRECISIONS", "PRECISION_CHOICES", "BatchSlices", "Placement", "check_precision", "placement",
+           "precision_policy", "resolve_precision"]
