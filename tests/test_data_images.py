@@ -355,6 +355,16 @@ def test_random_shifts_move_each_image_within_the_bound():
     np.testing.assert_array_equal(shifted, images.random_shifts(x, 2, np.random.default_rng(0)))
 
 
+def test_random_flips_mirror_about_half_the_images_and_nothing_else():
+    x = np.random.default_rng(1).random((200, 28, 28), dtype=np.float32)
+    flipped = images.random_flips(x, np.random.default_rng(0))
+    mirrored = np.array([np.array_equal(f, a[:, ::-1]) for f, a in zip(flipped, x)])
+    same = np.array([np.array_equal(f, a) for f, a in zip(flipped, x)])
+    assert (mirrored ^ same).all() and 70 < mirrored.sum() < 130
+    np.testing.assert_array_equal(flipped, images.random_flips(x, np.random.default_rng(0)))
+    assert images.augmentation() is None and images.augmentation(flip=True)(x, np.random.default_rng(0)).shape == x.shape
+
+
 def test_training_batches_are_shifted_reproducibly_and_evaluation_is_not(tmp_path):
     from zoo.recipe import load_recipe
     from zoo.tasks import get_task

@@ -115,6 +115,28 @@ def random_shifts(x: np.ndarray, max_shift: int, rng: np.random.Generator) -> np
     return out
 
 
+def random_flips(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each image (N, rows, cols) mirrored left to right with probability 1/2: a garment's
+    class does not depend on which way it faces."""
+    flip = rng.random(len(x)) < 0.5
+    out = x.copy()
+    out[flip] = x[flip, :, ::-1]
+    return out
+
+
+def augmentation(shift: int = 0, flip: bool = False):
+    """The training-batch transform ``augment(x, rng)`` for shifts of up to `shift` pixels and
+    random mirroring, or None for neither."""
+    if not shift and not flip:
+        return None
+
+    def augment(x, rng):
+        x = random_shifts(x, shift, rng) if shift else x
+        return random_flips(x, rng) if flip else x
+
+    return augment
+
+
 INVERT = ("auto", "yes", "no")
 MAX_PICTURE_PIXELS = 50_000_000  # read from the header before decoding: a decompression bomb costs nothing
 

@@ -41,8 +41,7 @@ class Classification(Task):
 
         d = recipe.data
         splits = _splits(d, seed=seed, data_dir=data_dir, limit=limit)
-        shift = d.get("augment_shift", 0)
-        augment = (lambda x, rng: images.random_shifts(x, shift, rng)) if shift else None
+        augment = images.augmentation(shift=d.get("augment_shift", 0), flip=d.get("augment_flip", False))
         return TaskData(
             train=ShuffledArrays(splits.x_train, splits.y_train, batch_size=batch_size, seed=seed, augment=augment),
             validation=(splits.x_val, splits.y_val),
