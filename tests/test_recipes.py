@@ -15,7 +15,8 @@ from zoo.training import staging_dir, train
 
 from conftest import require_data
 
-NEEDS = {"lstm_fashion_mnist": "fashion_mnist", "simple_rnn_fashion_mnist": "fashion_mnist",
+NEEDS = {"lstm_fashion_mnist": "fashion_mnist", "lstm_fashion_mnist_fast": "fashion_mnist",
+         "simple_rnn_fashion_mnist": "fashion_mnist",
          "char_lm_shakespeare": "tiny_shakespeare", "char_lm_lyrics": "jaychou_lyrics"}
 
 
@@ -33,11 +34,35 @@ def read_history(run):
         return list(csv.DictReader(f))
 
 
-def test_all_eight_recipes_exist():
+def test_all_nine_recipes_exist():
     assert set(list_recipes()) == {
-        "lstm_fashion_mnist", "simple_rnn_fashion_mnist", "lstm_mnist", "char_lm_shakespeare",
+        "lstm_fashion_mnist", "lstm_fashion_mnist_fast", "simple_rnn_fashion_mnist", "lstm_mnist", "char_lm_shakespeare",
         "char_lm_lyrics", "seq2seq_addition", "seq2seq_word_pairs", "simple_rnn_binary_addition",
     }
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    from zoo.training import learning_rate, standard_callbacks
+
+    recipe = load_recipe("lstm_fashion_mnist_fast").replace(epochs=4, warmup_epochs=1, learning_rate=3e-3,
+                                                             schedule="cosine")
+    schedule = learning_rate(recipe, steps_per_epoch=10)
+    values = [float(keras.ops.convert_to_numpy(schedule(step))) for step in (0, 5, 10, 25, 40)]
+    assert values == pytest.approx([0.0, 1.5e-3, 3e-3, 1.5e-3, 0.0], abs=1e-9)
+    # A schedule sets the rate itself: no ReduceLROnPlateau to fight it.
+    callbacks = standard_callbacks(recipe, pathlib.Path("logs"))
+    assert not [c for c in callbacks if isinstance(c, keras.callbacks.ReduceLROnPlateau)]
+    assert learning_rate(recipe.replace(schedule="plateau"), steps_per_epoch=10) == 3e-3
+    no_warmup = learning_rate(recipe.replace(warmup_epochs=0), steps_per_epoch=10)
+    assert [float(keras.ops.convert_to_numpy(no_warmup(step))) for step in (0, 20, 40)] == pytest.approx(
+        [3e-3, 1.5e-3, 0.0], abs=1e-9)
+
+
+def test_unknown_schedule_is_refused_by_name():
+    from zoo.errors import ZooError
+
+    with pytest.raises(ZooError, match="schedule 'linear'; expected one of plateau, cosine"):
+        load_recipe("lstm_fashion_mnist").replace(schedule="linear")
 
 
 @pytest.mark.parametrize("name", list_recipes())
