@@ -53,10 +53,10 @@ def render(card: dict) -> str:
     lines += ["", "Reproduce (the run folder, then this folder from it):", "", "```",
               t["command"], card["ship_command"], "```", "",
               "## Training", "",
-              f"- backend {t['backend']}, seed {t['seed']}, {t['epochs']} epochs (best {t['best_epoch']}, early "
+              f"- backend {t['backend']}, {_precision(t)}seed {t['seed']}, {t['epochs']} epochs (best {t['best_epoch']}, early "
               f"stopping restores it), {t['seconds'] / 60:.1f} min of training in its last session (a resumed run's "
               "earlier sessions are not counted)"
-              if t.get("seconds") else f"- backend {t['backend']}, seed {t['seed']}, {t['epochs']} epochs",
+              if t.get("seconds") else f"- backend {t['backend']}, {_precision(t)}seed {t['seed']}, {t['epochs']} epochs",
               f"- machine: {t['machine']}",
               "- versions: " + ", ".join(f"{k} {v}" for k, v in t["versions"].items()),
               "- `history.csv` and `curves.png` hold every epoch; `config.json` the resolved recipe.", "",
@@ -73,3 +73,8 @@ def render(card: dict) -> str:
               "## Intended use and limits", "", task.use_and_limits, "",
               "## Sample outputs", "", *task.sample_lines(card["samples"])]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _precision(training: dict) -> str:
+    """The card's words for the training precision; cards shipped before it was recorded say none."""
+    return f"precision {training['precision']}, " if training.get("precision") else ""

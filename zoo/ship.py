@@ -117,6 +117,7 @@ def _card(folder: pathlib.Path, name: str, recipe, config, figures, *, data_dir)
     models = {engine: load(folder, engine) for engine in (formats.KERAS, *SHIPPED_FORMATS)}
     check = {engine: model.evaluate(limit=examples, data_dir=data_dir) for engine, model in models.items()}
     export_manifest = json.loads((folder / "export" / MANIFEST).read_text("utf-8"))
+    precision = config.get("precision", "float32")
     return {
         "name": name,
         "description": recipe.description,
@@ -131,11 +132,13 @@ def _card(folder: pathlib.Path, name: str, recipe, config, figures, *, data_dir)
         "check": {"examples": examples, "tolerance": CHECK_TOLERANCE, **check},
         "samples": task.samples(models[SHIPPED_FORMATS[0]], recipe.data),
         "training": {
-            "backend": config["backend"], "seed": config["seed"], "epochs": metrics["epochs"],
-            "best_epoch": metrics["best_epoch"], "seconds": metrics.get("train_seconds_last_session"),
-            "machine": machine(), "versions": config.get("versions", {}),
+            "backend": config["backend"], "precision": precision, "seed": config["seed"],
+            "epochs": metrics["epochs"], "best_epoch": metrics["best_epoch"],
+            "seconds": metrics.get("train_seconds_last_session"), "machine": machine(),
+            "versions": config.get("versions", {}),
+            # The precision the run trained in, named: `auto` may choose otherwise on another machine.
             "command": f"zoo --backend {config['backend']} train {recipe.name} --seed {config['seed']} "
-                       f"--out runs/{recipe.name}",
+                       f"--precision {precision} --out runs/{recipe.name}",
         },
         "ship_command": f"zoo ship runs/{recipe.name}",
         "export": {"formats": export_manifest["formats"], "verification": export_manifest["verification"]},
