@@ -21,7 +21,8 @@ from conftest import DATA, REPO
 SAVED = pathlib.Path(REPO) / "saved_models"
 # Every recipe trainable on these machines ships (MNIST cannot be downloaded here).
 SHIPPED = [name for name in list_recipes() if name != "lstm_mnist"]
-NEEDS = {"lstm_fashion_mnist": "fashion_mnist", "simple_rnn_fashion_mnist": "fashion_mnist",
+NEEDS = {"lstm_fashion_mnist": "fashion_mnist", "lstm_fashion_mnist_fast": "fashion_mnist",
+         "simple_rnn_fashion_mnist": "fashion_mnist",
          "char_lm_shakespeare": "tiny_shakespeare", "char_lm_lyrics": "jaychou_lyrics"}
 
 

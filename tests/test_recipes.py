@@ -157,7 +157,8 @@ def test_cli_translate_from_a_run_gives_the_six_pairs(word_pairs_run, capsys):
         (["translate", "RUN", "--engine", "keras", "abc"], "is a language_model model; it answers zoo generate"),
     ],
 )
-def test_cli_errors_are_one_line_exit_2(args, message, lyrics_run, capsys):
+def test_cli_errors_are_one_line_exit_2(args, message, lyrics_run, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # `zoo train`'s default run folder, runs/RECIPE, is never a real one
     args = [str(lyrics_run) if a == "RUN" else a for a in args]
     assert zoo(*args) == 2
     err = capsys.readouterr().err
