@@ -11,14 +11,18 @@ RECIPE = Recipe(
     data={"task": "addition", "digits": 3, "reverse_source": True, "train_size": 100000, "validation_size": 5000,
           "test_size": 5000},
     model_options={"units": 256, "num_layers": 1, "embedding_dim": 32},
-    epochs=40,
+    epochs=15,
     batch_size=128,
-    learning_rate=2e-3,
-    # Validation exact match reaches 1.0 on its 1,000 pairs within 10 epochs and can then rise
-    # no more; the loss keeps telling a better model from a worse one.
+    # One cycle: a warm-up over half an epoch to 4e-3, then a cosine decay to 0 (a constant
+    # 2e-3 swung between 0.95 and 0.99 exact match for epochs before it settled).
+    learning_rate=4e-3,
+    schedule="cosine",
+    warmup_epochs=0.5,
+    clipnorm=1.0,
+    # Validation exact match reaches 1.0 on its 1,000 pairs and can then rise no more; the
+    # loss keeps telling a better model from a worse one.
     monitor="val_loss",
     early_stopping_patience=6,
-    reduce_lr_patience=3,
     description=__doc__.strip().splitlines()[0],
 )
 
