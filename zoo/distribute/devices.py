@@ -11,7 +11,8 @@ from typing import Callable
 
 import keras
 
-from zoo.distribute.keras_workarounds import EvenDataParallel, multi_worker_ready, strategy_compile_options
+from zoo.distribute.keras_workarounds import (EvenDataParallel, clip_after_all_reduce, multi_worker_ready,
+                                             strategy_compile_options)
 from zoo.distribute.slices import BatchSlices, tf_distributed_dataset
 from zoo.errors import ZooError
 
@@ -62,10 +63,13 @@ class Placement:
         return {}
 
     def prepare(self, model: keras.Model) -> keras.Model:
-        """`model`, made ready to train on this placement (several TensorFlow workers:
+        """`model`, made ready to train on this placement (under a TensorFlow strategy:
+        :func:`~zoo.distribute.keras_workarounds.clip_after_all_reduce`; with several workers,
         :func:`~zoo.distribute.keras_workarounds.multi_worker_ready`)."""
-        if self.strategy is not None and self.workers > 1:
-            multi_worker_ready(model, self.strategy)
+        if self.strategy is not None:
+            clip_after_all_reduce(model.optimizer)
+            if self.workers > 1:
+                multi_worker_ready(model, self.strategy)
         return model
 
     def training_data(self, dataset):

@@ -75,4 +75,13 @@ def tf_distributed_dataset(dataset: EpochDataset, strategy):
         data = data.apply(tf.data.experimental.assert_cardinality(len(slices)))  # Keras counts the steps
         return data.prefetch(tf.data.AUTOTUNE).with_options(options)
 
-    return strategy.distribute_datasets_from_function(pipeline)
+    distributed = strategy.distribute_datasets_from_function(pipeline)
+    # TensorFlow gives the distributed input the cardinality of one pipeline: its replicas'
+    # slices, 2 per step with 2 local replicas. Keras reads that as the steps of an epoch, so it
+    # asked for a step past the end every epoch, and that failed step still advanced the
+    # optimizer's step count (seen with TensorFlow 2.21): a learning-rate schedule then drifted
+    # one step an epoch from the one-device run. The global batches are the steps.
+    local_replicas = len(strategy.extended.worker_devices)
+    if local_replicas > 1 and getattr(distributed, "_cardinality", None) == len(dataset) * local_replicas:
+        distributed._cardinality = len(dataset)
+    return distributed
