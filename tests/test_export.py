@@ -2,7 +2,6 @@
 
 import json
 import os
-import pathlib
 import shutil
 import subprocess
 import sys
@@ -121,6 +120,26 @@ def test_generate_from_the_export_matches_the_run(exports, capsys):
     from_keras = capsys.readouterr().out
     assert zoo("generate", run / "export", *args) == 0
     assert capsys.readouterr().out == from_keras
+
+
+def test_seq2seq_with_the_context_at_every_step_exports_and_translates_alike(tmp_path, capsys):
+    """The decoder step that carries the context as a state exports to all three formats,
+    verifies, and translates as the Keras run does."""
+    recipe = load_recipe("seq2seq_addition").replace(preset="tiny", epochs=3, batch_size=32,
+                                                     model_options={"context": "every_step"})
+    run = tmp_path / "run"
+    train(recipe, out_dir=run, limit=600, verbose=0)
+    export_run(run)
+    capsys.readouterr()
+    manifest = json.loads((run / "export" / "manifest.json").read_text())
+    assert "state_context" in [i["name"] for i in manifest["artifacts"]["decoder_step"]["inputs"]]
+    sources = ["12+7", "999+999", "0+0"]
+    answers = []
+    for target, engine in ((run, "keras"), (run / "export", "onnx"), (run / "export", "savedmodel")):
+        assert zoo("translate", target, *sources, "--beam", "2", "--engine", engine) == 0
+        answers.append(capsys.readouterr().out)
+    assert answers[0] == answers[1] == answers[2] and len(answers[0].splitlines()) == 3
+    assert any(line.split("\t")[1] for line in answers[0].splitlines()), answers[0]  # it answers something
 
 
 def test_predict_reads_npy_idx_and_png(exports, tmp_path, capsys):

@@ -110,6 +110,32 @@ def test_step_models_agree_after_save_and_load(name, tmp_path):
     np.testing.assert_allclose(stepwise_logits(spec, loaded, x), to_numpy(model(x)), atol=1e-5)
 
 
+def test_seq2seq_with_the_context_at_every_step_decodes_as_it_trains(tmp_path):
+    """``context="every_step"``: the encoder's summary joins every decoder input; the decoder
+    step carries it as ``state_context`` and returns it unchanged, so step-by-step decoding
+    equals the full model, before and after a save; the summary, not only the initial
+    states, reaches the decoder (zeroed initial states leave the logits source-dependent)."""
+    spec = get_spec("seq2seq")
+    model = spec.builder(**spec.resolve("tiny", context="every_step"))
+    (source, tokens), _ = random_batch(model, 4, time_steps=7, seed=3)
+    full = to_numpy(model([source, tokens]))
+    np.testing.assert_allclose(stepwise_logits(spec, model, (source, tokens)), full, atol=1e-5)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(stepwise_logits(spec, loaded, (source, tokens)), full, atol=1e-5)
+    models = spec.inference_models(model)
+    step = models["decoder_step"]
+    assert step.state_names[-1] == "state_context" and models["encoder"].output_names == step.state_names
+    states = models["encoder"].run({"source_tokens": source})
+    zeroed = {name: value * (name == "state_context") for name, value in states.items()}
+    other = models["encoder"].run({"source_tokens": source[::-1]})["state_context"]
+    logits = [step.run({"token": tokens[:, :1], **zeroed, "state_context": c})["logits"]
+              for c in (states["state_context"], other)]
+    assert np.abs(logits[0] - logits[1]).max() > 1e-4
+    with pytest.raises(ValueError, match="context 'each_step': expected one of initial_state, every_step"):
+        spec.builder(**spec.resolve("tiny", context="each_step"))
+
+
 @pytest.mark.parametrize("name", GENERATIVE)
 def test_inference_models_name_their_inputs_and_outputs(name):
     """The names the exports and the runtime use: token and states in, logits and

@@ -1,8 +1,11 @@
 """LSTM encoder-decoder (N-vs-M) trained with teacher forcing.
 
 The encoder's final (h, c) per layer start the decoder, which reads the target shifted
-right (start symbol first). For decoding, :func:`inference_models` rebuilds an ``encoder``
-and a ``decoder_step`` model from the same named layers.
+right (start symbol first). With ``context="every_step"`` the decoder also reads the
+encoder's last final output (the context) beside each target token, the tutorial's second
+N-vs-M figure. For decoding, :func:`inference_models` rebuilds an ``encoder`` and a
+``decoder_step`` model from the same named layers; the context then travels as one more
+state, ``state_context``, which each step returns unchanged.
 """
 
 import keras
@@ -12,9 +15,32 @@ from zoo.models.recurrent_state import NamedModel, numbered_layers, run_stack, s
 from zoo.registry import register_model
 
 PRESETS = {
-    "tiny": dict(source_vocab_size=14, target_vocab_size=13, embedding_dim=8, units=16, num_layers=1),
-    "default": dict(source_vocab_size=14, target_vocab_size=13, embedding_dim=32, units=256, num_layers=1),
+    "tiny": dict(source_vocab_size=14, target_vocab_size=13, embedding_dim=8, units=16, num_layers=1,
+                 context="initial_state"),
+    "default": dict(source_vocab_size=14, target_vocab_size=13, embedding_dim=32, units=256, num_layers=1,
+                    context="initial_state"),
 }
+# How the encoder's summary reaches the decoder: only as its initial states, or also as an
+# input at every step.
+CONTEXTS = ("initial_state", "every_step")
+CONTEXT_LAYER = "decoder_context"
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class ContextEveryStep(keras.layers.Layer):
+    """``[sequence (batch, time, features), context (batch, units)]`` -> the sequence with
+    the context appended to the features of every step."""
+
+    def call(self, inputs):
+        sequence, context = inputs
+        shape = keras.ops.shape(sequence)
+        context = keras.ops.cast(keras.ops.expand_dims(context, 1), sequence.dtype)
+        repeated = keras.ops.broadcast_to(context, (shape[0], shape[1], context.shape[-1]))
+        return keras.ops.concatenate([sequence, repeated], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        (batch, time, features), (_, units) = input_shape
+        return batch, time, features + units
 
 
 def inference_models(model: keras.Model) -> dict:
@@ -22,13 +48,22 @@ def inference_models(model: keras.Model) -> dict:
     ``decoder_step`` (``token`` and states -> ``logits`` and ``next_<state>``)."""
     encoder_layers = numbered_layers(model, "encoder_lstm_")
     decoder_layers = numbered_layers(model, "decoder_lstm_")
+    every_step = CONTEXT_LAYER in {layer.name for layer in model.layers}
     source = keras.Input(shape=(None,), dtype="int32", name="source_tokens")
     _, final = run_stack(encoder_layers, model.get_layer("encoder_embedding")(source))
+    if every_step:  # the last layer's final output, once more as the context state
+        final = [*final, keras.layers.Identity(name="context")(final[-2])]
     encoder = keras.Model(source, final, name="seq2seq_encoder")
 
     token = keras.Input(shape=(1,), dtype="int32", name="token")
     states = state_inputs(decoder_layers)
-    y, new_states = run_stack(decoder_layers, model.get_layer("decoder_embedding")(token), states)
+    y = model.get_layer("decoder_embedding")(token)
+    if every_step:
+        context = keras.Input(shape=(encoder_layers[-1].units,), name="state_context")
+        y = model.get_layer(CONTEXT_LAYER)([y, context])
+    y, new_states = run_stack(decoder_layers, y, states)
+    if every_step:
+        states, new_states = [*states, context], [*new_states, keras.layers.Identity(name="next_context")(context)]
     vocab_size = model.get_layer("logits").units
     logits = keras.layers.Reshape((vocab_size,), name="next_token_logits")(model.get_layer("logits")(y))
     decoder_step = keras.Model([token, *states], [logits, *new_states], name="seq2seq_decoder_step")
@@ -37,8 +72,11 @@ def inference_models(model: keras.Model) -> dict:
 
 
 @register_model("seq2seq", presets=PRESETS, inference=inference_models)
-def seq2seq(*, source_vocab_size, target_vocab_size, embedding_dim, units, num_layers):
-    """LSTM encoder-decoder: encoder states start the decoder; Dense(target vocab) logits."""
+def seq2seq(*, source_vocab_size, target_vocab_size, embedding_dim, units, num_layers, context):
+    """LSTM encoder-decoder: encoder states start the decoder (and with ``context="every_step"``
+    the last encoder output joins every decoder input); Dense(target vocab) logits."""
+    if context not in CONTEXTS:
+        raise ValueError(f"context {context!r}: expected one of {', '.join(CONTEXTS)}")
     source = keras.Input(shape=(None,), dtype="int32", name="source_tokens")
     decoder_in = keras.Input(shape=(None,), dtype="int32", name="decoder_tokens")
     x = keras.layers.Embedding(source_vocab_size, embedding_dim, name="encoder_embedding")(source)
@@ -48,6 +86,8 @@ def seq2seq(*, source_vocab_size, target_vocab_size, embedding_dim, units, num_l
         x, h, c = lstm(x)
         encoder_states.append([h, c])
     y = keras.layers.Embedding(target_vocab_size, embedding_dim, name="decoder_embedding")(decoder_in)
+    if context == "every_step":
+        y = ContextEveryStep(name=CONTEXT_LAYER)([y, encoder_states[-1][0]])
     for index in range(1, num_layers + 1):
         lstm = layers.lstm(units, name=f"decoder_lstm_{index}", return_sequences=True, return_state=True)
         y = lstm(y, initial_state=encoder_states[index - 1])[0]
