@@ -91,8 +91,6 @@ def gradients(recurrence, weights, *inputs):
         with tf.GradientTape() as tape:
             total = tf.reduce_sum(weights * recurrence(*inputs))
         return [g.numpy() for g in tape.gradient(total, inputs)]
-    import torch
-
     inputs = [x.detach().clone().requires_grad_(True) for x in inputs]
     (weights * recurrence(*inputs)).sum().backward()
     return [x.grad.cpu().numpy() for x in inputs]
@@ -282,6 +280,25 @@ def test_gradients_of_the_parallel_and_sequential_forms_agree(name, monkeypatch)
         np.testing.assert_allclose(g, w, atol=1e-5, err_msg=weight.path)
         if weight.path in recurrent:
             assert np.abs(w).max() > 1e-4, weight.path  # a real gradient, not a frozen weight
+
+
+def test_the_hawk_classifier_reads_rows_as_the_loop_does(monkeypatch):
+    """The row classifier built from Hawk's blocks: its logits for 28 rows equal those of the
+    same weights with the recurrence run as a loop over time steps, and a changed last row
+    moves them (every row reaches the logits)."""
+    spec, model = tiny("hawk_classifier")
+    rows = np.random.default_rng(0).random((3, 28, 28)).astype("float32")
+    scanned = to_numpy(model(rows))
+    sequential_recurrence.calls = 0
+    with monkeypatch.context() as patch:
+        patch.setattr(parallel_rnn, "linear_recurrence", sequential_recurrence)
+        looped = spec.builder(**spec.resolve("tiny"))
+        looped.set_weights(model.get_weights())
+        np.testing.assert_allclose(to_numpy(looped(rows)), scanned, atol=1e-5)
+    assert sequential_recurrence.calls > 0
+    changed = rows.copy()
+    changed[:, -1] = 1 - changed[:, -1]
+    assert np.abs(to_numpy(model(changed)) - scanned).max() > 1e-4
 
 
 # ------------------------------------------------------------------------------ exports
