@@ -19,6 +19,13 @@ DATA = {
 }
 
 
+# The data set each recipe trains on, where it is real data (the others generate theirs).
+RECIPE_DATA = {"lstm_fashion_mnist": "fashion_mnist", "lstm_fashion_mnist_fast": "fashion_mnist",
+               "simple_rnn_fashion_mnist": "fashion_mnist", "hawk_fashion_mnist": "fashion_mnist",
+               "char_lm_shakespeare": "tiny_shakespeare", "hawk_shakespeare": "tiny_shakespeare",
+               "char_lm_lyrics": "jaychou_lyrics"}
+
+
 def require_data(name: str) -> pathlib.Path:
     """The path of data set `name`; skips the test, saying what to install, when it is absent."""
     path = DATA[name]

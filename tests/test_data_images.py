@@ -1,7 +1,6 @@
 """Image-row datasets: the IDX reader, its strict validation, the splits, and the tfds path (mocked)."""
 
 import gzip
-import json
 import os
 import struct
 

@@ -16,14 +16,11 @@ from zoo.cli import main
 from zoo.data.generated import FIRST_SUMS
 from zoo.recipe import list_recipes, load_recipe
 
-from conftest import DATA, REPO
+from conftest import DATA, RECIPE_DATA, REPO
 
 SAVED = pathlib.Path(REPO) / "saved_models"
 # Every recipe trainable on these machines ships (MNIST cannot be downloaded here).
 SHIPPED = [name for name in list_recipes() if name != "lstm_mnist"]
-NEEDS = {"lstm_fashion_mnist": "fashion_mnist", "lstm_fashion_mnist_fast": "fashion_mnist",
-         "simple_rnn_fashion_mnist": "fashion_mnist",
-         "char_lm_shakespeare": "tiny_shakespeare", "char_lm_lyrics": "jaychou_lyrics"}
 
 
 def zoo_cli(*args):
@@ -35,7 +32,7 @@ def card_of(name):
 
 
 def require_data_of(name):
-    dataset = NEEDS.get(name)
+    dataset = RECIPE_DATA.get(name)
     if dataset and not DATA[dataset].exists():
         pytest.skip(f"{DATA[dataset]} is absent (apt-get install dataset-fashion-mnist / ../shared/data)")
 

@@ -3,7 +3,6 @@ and the run folder serves `zoo evaluate`, `zoo generate` and `zoo translate` (--
 
 import csv
 import json
-import os
 import pathlib
 
 import keras
@@ -13,16 +12,12 @@ from zoo.cli import main
 from zoo.recipe import list_recipes, load_recipe
 from zoo.training import staging_dir, train
 
-from conftest import require_data
-
-NEEDS = {"lstm_fashion_mnist": "fashion_mnist", "lstm_fashion_mnist_fast": "fashion_mnist",
-         "simple_rnn_fashion_mnist": "fashion_mnist",
-         "char_lm_shakespeare": "tiny_shakespeare", "char_lm_lyrics": "jaychou_lyrics"}
+from conftest import RECIPE_DATA, require_data
 
 
 def needs_data(recipe_name):
-    if recipe_name in NEEDS:
-        require_data(NEEDS[recipe_name])
+    if recipe_name in RECIPE_DATA:
+        require_data(RECIPE_DATA[recipe_name])
 
 
 def tiny(name, **changes):
@@ -34,10 +29,10 @@ def read_history(run):
         return list(csv.DictReader(f))
 
 
-def test_all_nine_recipes_exist():
+def test_all_eleven_recipes_exist():
     assert set(list_recipes()) == {
-        "lstm_fashion_mnist", "lstm_fashion_mnist_fast", "simple_rnn_fashion_mnist", "lstm_mnist", "char_lm_shakespeare",
-        "char_lm_lyrics", "seq2seq_addition", "seq2seq_word_pairs", "simple_rnn_binary_addition",
+        "lstm_fashion_mnist", "lstm_fashion_mnist_fast", "simple_rnn_fashion_mnist", "hawk_fashion_mnist", "lstm_mnist",
+        "char_lm_shakespeare", "hawk_shakespeare", "char_lm_lyrics", "seq2seq_addition", "seq2seq_word_pairs", "simple_rnn_binary_addition",
     }
 
 

@@ -2,7 +2,6 @@
 one folder, and a resumed run that ends as the uninterrupted one."""
 
 import json
-import os
 import pathlib
 import signal
 import subprocess
