@@ -1,9 +1,10 @@
 """Generation and exported-inference speed: step models against a naive loop, ONNX against
 Keras, latency at batch 1 and throughput at batch 1, 32 and 256.
 
-    python benchmarks/inference.py [--out DIR] [--length 200] [--repeats 3]
+    python benchmarks/inference.py [--out DIR] [--length 200] [--repeats 3] [--lm char_lm_shakespeare]
 
-It trains the default-size networks of `char_lm_shakespeare` (2 x LSTM(512)) and
+It trains the default-size networks of `--lm` (`char_lm_shakespeare`'s 2 x LSTM(512), or
+another language-model recipe such as `hawk_shakespeare`) and
 `lstm_fashion_mnist` for one step each (`--limit`: speed does not depend on the weights),
 exports them, and times, on the tensorflow backend in this process:
 
@@ -51,9 +52,10 @@ def main() -> None:
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/benchmarks/inference"))
     parser.add_argument("--length", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--lm", default="char_lm_shakespeare", help="the language-model recipe whose network generates")
     args = parser.parse_args()
-    lm_run, fashion_run = args.out / "char_lm", args.out / "fashion"
-    for recipe, run, limit in (("char_lm_shakespeare", lm_run, 2), ("lstm_fashion_mnist", fashion_run, 64)):
+    lm_run, fashion_run = args.out / args.lm, args.out / "fashion"
+    for recipe, run, limit in ((args.lm, lm_run, 2), ("lstm_fashion_mnist", fashion_run, 64)):
         if not (run / "export" / "manifest.json").is_file():
             zoo("train", recipe, "--epochs", "1", "--limit", limit, "--out", run, "--overwrite")
             zoo("export", run, "--format", "onnx")
@@ -108,7 +110,8 @@ def main() -> None:
                      f"Keras predict_on_batch {batch / keras_b:,.0f} images/s",
                      f"ONNX {batch / onnx_b:,.0f} images/s"))
 
-    print(f"\nmedian of {args.repeats} runs; backend {keras.backend.backend()}; {os.cpu_count()} cores\n")
+    print(f"\nmedian of {args.repeats} runs; backend {keras.backend.backend()}; {os.cpu_count()} cores; "
+          f"generation: {args.lm}'s network\n")
     print("| measure | work | baseline | Keras | ONNX |")
     print("|---|---|---|---|---|")
     for row in rows:

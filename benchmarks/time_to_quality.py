@@ -14,9 +14,18 @@ Cases, thresholds and the plain program each is compared with:
   Adam 1e-3, batch 100, gradients clipped to norm 1.
 - ``shakespeare``: ``char_lm_shakespeare``, validation loss 1.50 nats/char; Embedding(64) ->
   2 x nn.LSTM(512) -> Linear, Adam 2e-3, batch 64 windows of 100 characters, clip 1.
+- ``shakespeare_hawk``: ``hawk_shakespeare`` (a parallel-scan family of the same weight count),
+  the same threshold and plain program as ``shakespeare`` (run once for both).
 - ``addition``: ``seq2seq_addition``, 0.99 exact match of greedy decoding on every operand
   length of the test problems; an nn.LSTM(256) encoder-decoder, Embedding(32), Adam 2e-3,
   batch 128, teacher forcing.
+- ``addition_every_step``: the same recipe with ``context="every_step"`` (the encoder's last
+  output joins every decoder input, beside the initial states), the same threshold and plain
+  program as ``addition`` (run once for both).
+
+``--full`` trains every zoo recipe to its end instead of stopping at the threshold (the
+threshold epoch is still reported, and the addition cases record each operand length's exact
+match after every epoch in ``--json``).
 
 Both sides read the same data through the zoo's loaders (the plain programs take the arrays
 and write everything else in plain PyTorch). Every program runs in its own process, alone on
@@ -56,6 +65,11 @@ class Case:
     metric: str
     threshold: float
     higher_is_better: bool = True
+    plain: str = ""  # the plain program compared with: the case's own name unless another's
+    model_options: tuple = ()  # (name, value) pairs changed in the recipe's model options
+
+    def plain_program(self, name: str) -> str:
+        return self.plain or name
 
     def reached(self, value: float) -> bool:
         return value >= self.threshold if self.higher_is_better else value <= self.threshold
@@ -66,8 +80,20 @@ CASES = {
     "fashion_lstm": Case("lstm_fashion_mnist", "test accuracy", 0.89),
     "fashion_simple_rnn": Case("simple_rnn_fashion_mnist", "test accuracy", 0.87),
     "shakespeare": Case("char_lm_shakespeare", "validation loss (nats/char)", 1.50, higher_is_better=False),
+    "shakespeare_hawk": Case("hawk_shakespeare", "validation loss (nats/char)", 1.50, higher_is_better=False,
+                             plain="shakespeare"),
     "addition": Case("seq2seq_addition", "lowest exact match over operand lengths", 0.99),
+    "addition_every_step": Case("seq2seq_addition", "lowest exact match over operand lengths", 0.99,
+                                plain="addition", model_options=(("context", "every_step"),)),
 }
+
+
+def case_recipe(case: Case):
+    """The case's recipe with its model option changes."""
+    from zoo.recipe import load_recipe
+
+    recipe = load_recipe(case.recipe)
+    return recipe.replace(model_options={**recipe.model_options, **dict(case.model_options)})
 
 
 # ---------------------------------------------------------------------- FLOPs
@@ -94,6 +120,8 @@ def model_flops(case: str, recipe, model_options: dict) -> float:
             per_step += directions * recurrent_flops(kind, inputs, units)
             inputs = directions * units
         return 28 * per_step + matmul_flops(inputs, 10)
+    if case.startswith("shakespeare") and recipe.model != "char_lm":
+        return 100 * dense_flops(recipe, model_options)
     if case == "shakespeare":
         units, layers, inputs, per_step = o.get("units", 512), o.get("num_layers", 2), o.get("embedding_dim", 64), 0
         for _ in range(layers):
@@ -102,9 +130,20 @@ def model_flops(case: str, recipe, model_options: dict) -> float:
         return 100 * (per_step + matmul_flops(units, o.get("vocab_size", 65)))
     units, embedding = o.get("units", 256), o.get("embedding_dim", 32)
     vocab = o.get("target_vocab_size", o.get("vocab_size", 14))
+    decoder_inputs = embedding + (units if o.get("context") == "every_step" else 0)
     source_len, target_len = 7, 5  # "123+456" reversed; "579" plus the end symbol, padded
     return (source_len * recurrent_flops("lstm", embedding, units)
-            + target_len * (recurrent_flops("lstm", embedding, units) + matmul_flops(units, vocab)))
+            + target_len * (recurrent_flops("lstm", decoder_inputs, units) + matmul_flops(units, vocab)))
+
+
+def dense_flops(recipe, model_options: dict) -> int:
+    """Training FLOPs per token of a model without recurrent matrices (the scan families):
+    every 2-D kernel but the embedding table is one matrix product per token."""
+    from zoo.registry import create_model
+
+    model = create_model(recipe.model, recipe.preset, **model_options)
+    return sum(matmul_flops(*w.shape) for w in model.weights
+               if len(w.shape) == 2 and "embedding" not in w.path and "conv" not in w.path)
 
 
 def peak_gflops() -> dict:
@@ -120,16 +159,16 @@ def peak_gflops() -> dict:
 
 
 # ---------------------------------------------------------------------- the zoo side
-def zoo_program(case_name: str, max_seconds: float) -> dict:
-    """``zoo train <recipe>`` as shipped on this process's backend, stopped at the threshold."""
+def zoo_program(case_name: str, max_seconds: float, full: bool = False) -> dict:
+    """``zoo train <recipe>`` as shipped on this process's backend, stopped at the threshold
+    (`full`: at the recipe's end)."""
     import keras
 
-    from zoo.recipe import load_recipe
     from zoo.tasks import get_task
     from zoo.training import train
 
     case = CASES[case_name]
-    recipe = load_recipe(case.recipe)
+    recipe = case_recipe(case)
     task = get_task(recipe.task)
 
     class Threshold(keras.callbacks.Callback):
@@ -155,21 +194,24 @@ def zoo_program(case_name: str, max_seconds: float) -> dict:
             self._end_of_training_steps()
             self.examples += self.params["steps"] * recipe.batch_size
             scoring = time.perf_counter()
-            if case_name == "shakespeare":
+            if case_name.startswith("shakespeare"):
                 value = float(logs["val_loss"])
             else:
                 if self.checker is None:  # the task's own metric on the held-out examples
                     data = task.prepare(recipe, seed=0, limit=None, data_dir=None, batch_size=recipe.batch_size)
                     self.checker = (task.keras_inference(self.model, data, recipe), data.examples)
                 metrics = task.measure(*self.checker)
-                value = (float(metrics["test_accuracy"]) if "accuracy" in case.metric else
-                         min(v for k, v in metrics.items() if k.startswith("test_exact_match_")))
+                lengths = {k: v for k, v in metrics.items() if k.startswith("test_exact_match_")}
+                value = float(metrics["test_accuracy"]) if "accuracy" in case.metric else min(lengths.values())
             self.epochs.append({"epoch": epoch + 1, "seconds": round(scoring - STARTED - self.not_timed, 1),
                                 "quality": round(value, 4), "examples": self.examples,
                                 "training_seconds": round(self.training_seconds, 2)})
+            if case_name.startswith("addition"):
+                self.epochs[-1]["by_length"] = {k.removeprefix("test_exact_match_"): round(v, 4)
+                                                for k, v in lengths.items()}
             print(json.dumps(self.epochs[-1]), file=sys.stderr, flush=True)
             self.not_timed += time.perf_counter() - scoring
-            if case.reached(value) or self.epochs[-1]["seconds"] > max_seconds:
+            if (case.reached(value) and not full) or self.epochs[-1]["seconds"] > max_seconds:
                 self.model.stop_training = True
 
     threshold = Threshold()
@@ -187,12 +229,11 @@ def plain_program(case_name: str, max_epochs: int, max_seconds: float) -> dict:
     import torch
     from torch import nn
 
-    from zoo.recipe import load_recipe
     from zoo.tasks import get_task
 
     torch.manual_seed(0)
     case = CASES[case_name]
-    recipe = load_recipe(case.recipe)
+    recipe = case_recipe(case)
     # The Fashion programs read all 60,000 training images themselves, as the tutorial does.
     data = None if case_name.startswith("fashion") else get_task(recipe.task).prepare(
         recipe, seed=0, limit=None, data_dir=None, batch_size=recipe.batch_size)
@@ -332,12 +373,12 @@ def plain_program(case_name: str, max_epochs: int, max_seconds: float) -> dict:
     return {"epochs": epochs, "precision": "float32", "flops_per_example": model_flops(case_name, recipe, options)}
 
 # ---------------------------------------------------------------------- the table
-def run_program(case: str, side: str, max_epochs: int, max_minutes: float) -> dict:
+def run_program(case: str, side: str, max_epochs: int, max_minutes: float, full: bool = False) -> dict:
     """One program in a fresh process (`side`: "plain" or a Keras backend)."""
     backend = "torch" if side == "plain" else side
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
     out = subprocess.run([sys.executable, __file__, "--one", case, side, "--max-epochs", str(max_epochs),
-                          "--max-minutes", str(max_minutes)],
+                          "--max-minutes", str(max_minutes), *(["--full"] if full else [])],
                          env=env, stdout=subprocess.PIPE, text=True)
     if out.returncode != 0:
         raise SystemExit(f"{case} on {side} failed (exit {out.returncode})")
@@ -414,6 +455,7 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=40, help="plain programs: stop after this many epochs")
     parser.add_argument("--max-minutes", type=float, default=float("inf"),
                         help="stop any program after the first epoch that ends past this wall time")
+    parser.add_argument("--full", action="store_true", help="zoo recipes train to their end (module docstring)")
     parser.add_argument("--json", help="also write the per-epoch results here")
     parser.add_argument("--plot", help="also draw quality against wall time into this PNG")
     parser.add_argument("--one", nargs=2, metavar=("CASE", "SIDE"), help=argparse.SUPPRESS)
@@ -421,7 +463,8 @@ def main() -> None:
     if args.one:
         case, side = args.one
         limit = 60 * args.max_minutes
-        result = plain_program(case, args.max_epochs, limit) if side == "plain" else zoo_program(case, limit)
+        result = (plain_program(case, args.max_epochs, limit) if side == "plain" else
+                  zoo_program(case, limit, args.full))
         print(json.dumps(result))
         return
 
@@ -431,9 +474,14 @@ def main() -> None:
         raise SystemExit(f"--cases: unknown {', '.join(unknown)}; expected some of {', '.join(CASES)}")
     results = {case: {side: [] for side in ["plain", *backends]} for case in cases}
     for _ in range(args.repeats):
+        plain_runs = {}  # cases sharing a plain program run it once per repeat
         for case in cases:
-            for side in ["plain", *backends]:
-                results[case][side].append(run_program(case, side, args.max_epochs, args.max_minutes))
+            plain = CASES[case].plain_program(case)
+            if plain not in plain_runs:
+                plain_runs[plain] = run_program(plain, "plain", args.max_epochs, args.max_minutes)
+            results[case]["plain"].append(plain_runs[plain])
+            for side in backends:
+                results[case][side].append(run_program(case, side, args.max_epochs, args.max_minutes, args.full))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
