@@ -54,9 +54,8 @@ def measure(model_name: str, length: int, steps: int) -> dict:
     x = rng.integers(0, 65, (batch * (steps + 3), length)).astype("int32")
     y = rng.integers(0, 65, x.shape).astype("int32")
     before = resident_mib()
-    overrides = {"dropout": 0.0} if model_name == "char_lm" else {}
-    if model_name == "char_lm":  # char_lm_shakespeare's network
-        overrides.update(units=512, num_layers=2, embedding_dim=64)
+    # char_lm: char_lm_shakespeare's network
+    overrides = dict(units=512, num_layers=2, embedding_dim=64, dropout=0.0) if model_name == "char_lm" else {}
     model = create_model(model_name, "default", vocab_size=65, **overrides)
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))

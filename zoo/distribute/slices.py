@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import keras
 
+from zoo.distribute.keras_workarounds import steps_are_global_batches
 from zoo.errors import ZooError
 from zoo.tasks.datasets import EpochDataset
 
@@ -72,16 +73,7 @@ def tf_distributed_dataset(dataset: EpochDataset, strategy):
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
         data = tf.data.Dataset.from_generator(batches, output_signature=signature)
-        data = data.apply(tf.data.experimental.assert_cardinality(len(slices)))  # Keras counts the steps
+        data = data.apply(tf.data.experimental.assert_cardinality(len(slices)))
         return data.prefetch(tf.data.AUTOTUNE).with_options(options)
 
-    distributed = strategy.distribute_datasets_from_function(pipeline)
-    # TensorFlow gives the distributed input the cardinality of one pipeline: its replicas'
-    # slices, 2 per step with 2 local replicas. Keras reads that as the steps of an epoch, so it
-    # asked for a step past the end every epoch, and that failed step still advanced the
-    # optimizer's step count (seen with TensorFlow 2.21): a learning-rate schedule then drifted
-    # one step an epoch from the one-device run. The global batches are the steps.
-    local_replicas = len(strategy.extended.worker_devices)
-    if local_replicas > 1 and getattr(distributed, "_cardinality", None) == len(dataset) * local_replicas:
-        distributed._cardinality = len(dataset)
-    return distributed
+    return steps_are_global_batches(strategy.distribute_datasets_from_function(pipeline), strategy, len(dataset))
