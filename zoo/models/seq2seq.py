@@ -12,7 +12,7 @@ import keras
 
 from zoo import layers
 from zoo.models.recurrent_state import NamedModel, numbered_layers, run_stack, state_inputs
-from zoo.registry import register_model
+from zoo.registry import RegistryError, register_model
 
 PRESETS = {
     "tiny": dict(source_vocab_size=14, target_vocab_size=13, embedding_dim=8, units=16, num_layers=1,
@@ -76,7 +76,7 @@ def seq2seq(*, source_vocab_size, target_vocab_size, embedding_dim, units, num_l
     """LSTM encoder-decoder: encoder states start the decoder (and with ``context="every_step"``
     the last encoder output joins every decoder input); Dense(target vocab) logits."""
     if context not in CONTEXTS:
-        raise ValueError(f"context {context!r}: expected one of {', '.join(CONTEXTS)}")
+        raise RegistryError(f"context {context!r}: expected one of {', '.join(CONTEXTS)}")
     source = keras.Input(shape=(None,), dtype="int32", name="source_tokens")
     decoder_in = keras.Input(shape=(None,), dtype="int32", name="decoder_tokens")
     x = keras.layers.Embedding(source_vocab_size, embedding_dim, name="encoder_embedding")(source)
