@@ -23,7 +23,8 @@ DATA = {
 RECIPE_DATA = {"lstm_fashion_mnist": "fashion_mnist", "lstm_fashion_mnist_fast": "fashion_mnist",
                "simple_rnn_fashion_mnist": "fashion_mnist", "hawk_fashion_mnist": "fashion_mnist",
                "char_lm_shakespeare": "tiny_shakespeare", "hawk_shakespeare": "tiny_shakespeare",
-               "char_lm_lyrics": "jaychou_lyrics"}
+               "char_lm_lyrics": "jaychou_lyrics", "lstm_fashion_mnist_generator": "fashion_mnist",
+               "lstm_fashion_mnist_generator_every_step": "fashion_mnist"}
 
 
 def require_data(name: str) -> pathlib.Path:
@@ -140,7 +141,8 @@ def random_batch(model, batch_size, time_steps=7, seed=0):
             arrays.append(rng.integers(0, vocab, size=shape).astype("int32"))
         else:
             arrays.append(rng.random(shape, dtype=np.float32))
-    target_shape = [batch_size] + ([time_steps] if len(model.outputs[0].shape) == 3 else [])
+    # One target per logit vector: per example, per time step, or per pixel of each row.
+    target_shape = [batch_size] + [time_steps if d is None else int(d) for d in model.outputs[0].shape[1:-1]]
     y = rng.integers(0, model.outputs[0].shape[-1], size=target_shape).astype("int32")
     return (arrays if len(arrays) > 1 else arrays[0]), y
 
@@ -148,11 +150,11 @@ def random_batch(model, batch_size, time_steps=7, seed=0):
 def stepwise_logits(spec, model, x):
     """The logits of `model` on `x` computed through the family's inference models, one
     step at a time: the step model from zero states (language models), or the encoder and
-    then the decoder step with teacher forcing (encoder-decoders)."""
+    then the step with teacher forcing (encoder-decoders, the class-conditioned generator)."""
     models = spec.inference_models(model)
     if "encoder" in models:
         source, tokens = x
-        encoder, step = models["encoder"], models["decoder_step"]
+        encoder, step = models["encoder"], models.get("decoder_step") or models["step"]
         states = encoder.run({encoder.input_names[0]: source})
     else:
         tokens, step = x, models["step"]

@@ -378,6 +378,17 @@ CASES = {
     "generate with a classification export": ["generate", "{EXPORT_CLASSIFICATION}", "--prompt", "a"],
     "translate with a classification export": ["translate", "{EXPORT_CLASSIFICATION}", "a"],
     "translate beam 0": ["translate", "{EXPORT_SEQ2SEQ}", "1+1", "--beam", "0"],
+    # drawing pictures
+    "draw an unknown class": ["generate", "lstm_fashion_mnist_generator", "--class", "Sneakers"],
+    "draw no class": ["generate", "lstm_fashion_mnist_generator", "--seed", "0"],
+    "draw 0 pictures": ["generate", "lstm_fashion_mnist_generator", "--class", "Bag", "--count", "0"],
+    "draw at temperature -1": ["generate", "lstm_fashion_mnist_generator", "--class", "Bag", "--temperature", "-1"],
+    "draw into a .jpg": ["generate", "lstm_fashion_mnist_generator", "--class", "Bag", "--out", "{DIR}/bag.jpg"],
+    "draw into a missing folder": ["generate", "lstm_fashion_mnist_generator", "--class", "Bag", "--out",
+                                   "{DIR}/nowhere/bag.png"],
+    "draw into a folder": ["generate", "lstm_fashion_mnist_generator", "--class", "Bag", "--out", "{DIR}"],
+    "draw with a prompt": ["generate", "lstm_fashion_mnist_generator", "--prompt", "a"],
+    "continue a text with a class": ["generate", "char_lm_lyrics", "--prompt", "分开", "--class", "Bag"],
     "translate character outside vocabulary": ["translate", "{EXPORT_SEQ2SEQ}", "1-1"],
     "translate source too long": ["translate", "{EXPORT_SEQ2SEQ}", "1+1+1+1+1+1"],
     "translate an addition model 12+": ["translate", "seq2seq_addition", "12+"],
@@ -428,6 +439,13 @@ MESSAGES = {
     "shipped folder with an extra file": "notes.txt: not listed in card.json",
     "shipped folder with a file missing": "vocab.json: listed in card.json but missing",
     "translate an addition model 12+": "expected two numbers of 1 to 3 digits joined by +",
+    "draw an unknown class": "class 'Sneakers': expected one of T-shirt/top, Trouser, Pullover",
+    "draw no class": "--class: ",
+    "draw 0 pictures": "count 0: expected a whole number in 1..10000",
+    "draw into a .jpg": "expected a file name ending in .png",
+    "draw into a missing folder": "create it first",
+    "draw with a prompt": "--prompt: ",
+    "continue a text with a class": "--class: a language model continues --prompt texts",
 }
 
 
@@ -478,6 +496,12 @@ API_CASES["generate temperature nan"] = ("char_lm_lyrics", lambda m: m.generate(
                                          ["generate", "char_lm_lyrics", "--prompt", "分开", "--temperature", "nan"])
 API_CASES["generate an empty prompt"] = ("char_lm_lyrics", lambda m: m.generate("", 5),
                                          ["generate", "char_lm_lyrics", "--prompt", ""])
+API_CASES["draw an unknown class"] = ("lstm_fashion_mnist_generator", lambda m: m.generate("Sneakers"),
+                                      ["generate", "lstm_fashion_mnist_generator", "--class", "Sneakers"])
+API_CASES["draw 0 pictures"] = ("lstm_fashion_mnist_generator", lambda m: m.generate("Bag", count=0),
+                                ["generate", "lstm_fashion_mnist_generator", "--class", "Bag", "--count", "0"])
+API_CASES["draw with a seed of -1"] = ("lstm_fashion_mnist_generator", lambda m: m.generate("Bag", seed=-1),
+                                       ["generate", "lstm_fashion_mnist_generator", "--class", "Bag", "--seed", "-1"])
 
 
 @pytest.fixture(scope="module")

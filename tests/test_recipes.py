@@ -29,10 +29,11 @@ def read_history(run):
         return list(csv.DictReader(f))
 
 
-def test_all_eleven_recipes_exist():
+def test_all_thirteen_recipes_exist():
     assert set(list_recipes()) == {
         "lstm_fashion_mnist", "lstm_fashion_mnist_fast", "simple_rnn_fashion_mnist", "hawk_fashion_mnist", "lstm_mnist",
-        "char_lm_shakespeare", "hawk_shakespeare", "char_lm_lyrics", "seq2seq_addition", "seq2seq_word_pairs", "simple_rnn_binary_addition",
+        "char_lm_shakespeare", "hawk_shakespeare", "char_lm_lyrics", "seq2seq_addition", "seq2seq_word_pairs",
+        "simple_rnn_binary_addition", "lstm_fashion_mnist_generator", "lstm_fashion_mnist_generator_every_step",
     }
 
 
@@ -82,7 +83,7 @@ def test_recipe_trains_into_a_complete_run_folder(name, tmp_path, request):
     # Metrics are named by the split they were measured on; the word pairs have no held-out split.
     split = "train" if name == "seq2seq_word_pairs" else "test"
     key = {"classification": "accuracy", "language_model": "loss", "seq2seq": "exact_match",
-           "binary_addition": "exact_match"}[task]
+           "binary_addition": "exact_match", "image_generation": "bits_per_pixel"}[task]
     assert f"{split}_{key}" in metrics and not [k for k in metrics if k.startswith("eval")]
     assert (run / "vocab.json").is_file() == (task in ("language_model", "seq2seq"))
     if task == "language_model":

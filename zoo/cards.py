@@ -50,6 +50,7 @@ def render(card: dict) -> str:
               f"| metric | keras | {exported} |", "|---|---|---|"]
     for name, value in check["keras"].items():
         lines.append(f"| `{name}` | {_fmt(value)} | {_fmt(check[exported].get(name))} |")
+    lines += _figure_lines(card.get("figures", {}), exported)
     lines += ["", "Reproduce (the run folder, then this folder from it):", "", "```",
               t["command"], card["ship_command"], "```", "",
               "## Training", "",
@@ -78,3 +79,16 @@ def render(card: dict) -> str:
 def _precision(training: dict) -> str:
     """The card's words for the training precision; cards shipped before it was recorded say none."""
     return f"precision {training['precision']}, " if training.get("precision") else ""
+
+
+def _figure_lines(figures: dict, exported: str) -> list[str]:
+    """Figures measured with other shipped models (through the shipped export): each one's
+    settings on a line, then its values by name."""
+    lines = []
+    for name, figure in figures.items():
+        settings = ", ".join(f"{k} {_fmt(v)}" for k, v in figure.items() if not isinstance(v, dict))
+        lines += ["", f"`{name}` (through {exported}; {settings}):", ""]
+        for key, values in ((k, v) for k, v in figure.items() if isinstance(v, dict)):
+            lines += [f"| {key.replace('_', ' ')} | value |", "|---|---|",
+                      *(f"| {k} | {_fmt(v)} |" for k, v in values.items())]
+    return lines

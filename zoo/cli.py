@@ -41,16 +41,24 @@ _MODEL = click.argument("model_ref", metavar="MODEL")
 
 
 def _sampling_options(command):
-    """--prompt, --length, --temperature, --top-k, --top-p and --seed of `generate`."""
+    """The options of `generate`: a language model's --prompt, --length, --top-k, --top-p; an
+    image generator's --class, --count, --out; both models' --temperature and --seed."""
     for option in reversed([
-        click.option("--prompt", "prompts", required=True, multiple=True,
-                     help="Text to continue (every character in the vocabulary); repeat it to continue "
-                          "several texts in one batch, printed in order."),
+        click.option("--prompt", "prompts", multiple=True,
+                     help="Language models: text to continue (every character in the vocabulary); repeat it to "
+                          "continue several texts in one batch, printed in order."),
         # Ranges are checked by the task, as for the Python API: one check, one message.
-        click.option("--length", type=int, default=200, show_default=True, help="Characters to add (>= 1)."),
+        click.option("--length", type=int, help="Language models: characters to add (>= 1) [default: 200]."),
+        click.option("--top-k", type=int, help="Language models: sample among the k most likely characters (>= 1)."),
+        click.option("--top-p", type=float, help="Language models: nucleus sampling mass, in (0, 1]."),
+        click.option("--class", "classes", multiple=True,
+                     help="Image generators: the class to draw (a name, as `zoo list` cards give them); repeat it "
+                          "for a row of pictures per class."),
+        click.option("--count", type=int, help="Image generators: pictures per class (>= 1) [default: 1]."),
+        click.option("--out", type=click.Path(dir_okay=False),
+                     help="Image generators: write the pictures as one PNG grid, a row per class "
+                          "[default: print them as text]."),
         click.option("--temperature", type=float, default=1.0, show_default=True, help=">= 0; 0 = greedy."),
-        click.option("--top-k", type=int, help="Sample among the k most likely characters (>= 1)."),
-        click.option("--top-p", type=float, help="Nucleus sampling mass, in (0, 1]."),
         click.option("--seed", type=int, help="Seed for reproducible samples (0 to 2**32 - 1)."),
     ]):
         command = option(command)
@@ -215,10 +223,11 @@ def predict_command(model_ref, inputs, as_json, invert, engine):
 @_MODEL
 @_sampling_options
 @_ENGINE
-def generate_command(model_ref, prompts, length, temperature, top_k, top_p, seed, engine):
-    """Continue each --prompt with the language model MODEL, one step per character."""
-    _run("generate", model_ref, engine, prompts=prompts, length=length, temperature=temperature, top_k=top_k,
-         top_p=top_p, seed=seed)
+def generate_command(model_ref, prompts, length, top_k, top_p, classes, count, out, temperature, seed, engine):
+    """Continue each --prompt with the language model MODEL, one step per character; or draw
+    --count pictures of each --class with the image generator MODEL, one step per row."""
+    _run("generate", model_ref, engine, prompts=prompts, length=length, top_k=top_k, top_p=top_p, classes=classes,
+         count=count, out=out, temperature=temperature, seed=seed)
 
 
 @cli.command("translate")

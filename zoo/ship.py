@@ -66,6 +66,8 @@ def ship(run_dir, out, *, data_dir=None, tolerance=None, overwrite: bool = False
                        tolerance=tolerance)
             _point_export_at_its_folder(staging / "export")
             card = _card(staging, out.name, recipe, config, figures, data_dir=data_dir)
+            for name, content in card.pop("files_written").items():
+                (staging / name).write_bytes(content)
             if tolerance != TOLERANCE:
                 card["ship_command"] += f" --tolerance {tolerance}"
             (staging / CARD_TEXT).write_text(cards.render(card), "utf-8")
@@ -116,6 +118,7 @@ def _card(folder: pathlib.Path, name: str, recipe, config, figures, *, data_dir)
     examples = task.check_examples
     models = {engine: load(folder, engine) for engine in (formats.KERAS, *SHIPPED_FORMATS)}
     check = {engine: model.evaluate(limit=examples, data_dir=data_dir) for engine, model in models.items()}
+    shipped_export = models[SHIPPED_FORMATS[0]]
     export_manifest = json.loads((folder / "export" / MANIFEST).read_text("utf-8"))
     precision = config.get("precision", "float32")
     return {
@@ -130,7 +133,10 @@ def _card(folder: pathlib.Path, name: str, recipe, config, figures, *, data_dir)
         "metrics": metrics,
         "validation": validation,
         "check": {"examples": examples, "tolerance": CHECK_TOLERANCE, **check},
-        "samples": task.samples(models[SHIPPED_FORMATS[0]], recipe.data),
+        "samples": task.samples(shipped_export, recipe.data),
+        "files_written": task.sample_files(shipped_export, recipe.data),
+        # Figures measured against other shipped models (cards without them have no key).
+        **({"figures": extra} if (extra := task.card_figures(shipped_export, recipe.data, load)) else {}),
         "training": {
             "backend": config["backend"], "precision": precision, "seed": config["seed"],
             "epochs": metrics["epochs"], "best_epoch": metrics["best_epoch"],

@@ -317,3 +317,47 @@ def check_images(images, *, what: str = "images") -> np.ndarray:
         raise DataError(f"{what}: expected uint8 pixels or floats in [0, 1], found values from {low:g} to {high:g} "
                         f"(divide 0-255 pixels by 255)")
     return array.astype(np.float32)
+
+
+def grid(pictures, *, labels=None, scale: int = 2, gap: int = 2):
+    """Pictures (rows, columns, height, width) gray in [0, 1] as one PIL image: a row of
+    pictures per row, each `scale` times its size, with `labels` (one per row) at the left."""
+    from PIL import Image, ImageDraw
+
+    pictures = np.asarray(pictures, dtype=np.float32)
+    rows, columns, height, width = pictures.shape
+    cell_h, cell_w = height * scale + gap, width * scale + gap
+    label_w = 0 if not labels else 8 + 6 * max(map(len, labels))  # PIL's default font: about 6 pixels a character
+    canvas = Image.new("L", (label_w + columns * cell_w + gap, rows * cell_h + gap), color=255)
+    draw = ImageDraw.Draw(canvas)
+    for r in range(rows):
+        if labels:
+            draw.text((4, gap + r * cell_h + cell_h // 2 - 6), str(labels[r]), fill=0)
+        for c in range(columns):
+            tile = Image.fromarray(np.rint(pictures[r, c] * 255).astype(np.uint8), mode="L")
+            canvas.paste(tile.resize((width * scale, height * scale), Image.NEAREST),
+                         (label_w + gap + c * cell_w, gap + r * cell_h))
+    return canvas
+
+
+def write_png(path, image) -> None:
+    """Write a PIL image as a PNG at `path` atomically (a failed write leaves what was there);
+    a path that is not a writable .png file is a one-line DataError."""
+    import io
+    import pathlib
+
+    from zoo import storage
+
+    path = pathlib.Path(path)
+    if path.suffix.lower() != ".png":
+        raise DataError(f"--out {path}: expected a file name ending in .png")
+    if path.is_dir():
+        raise DataError(f"--out {path}: a folder; expected a .png file name")
+    if not path.parent.is_dir():
+        raise DataError(f"--out {path}: no folder {path.parent}; create it first")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    try:
+        storage.atomic_write_bytes(path, buffer.getvalue())
+    except OSError as error:
+        raise DataError(f"--out {path}: cannot write it ({first_line(error)})") from None

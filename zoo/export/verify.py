@@ -33,13 +33,15 @@ def _by_name(named, x) -> dict:
     return dict(zip(named.input_names, arrays))
 
 
-def random_inputs(named, vocab, rng, batch, time_steps=7) -> dict:
-    """Random inputs for a NamedModel, by name: token ids, states around 0, values in [0, 1)."""
+def random_inputs(named, keras_model, rng, batch, time_steps=7) -> dict:
+    """Random inputs for a NamedModel of InferenceModel `keras_model`, by name: ids (tokens of
+    its vocabulary, or its classes), states around 0, values in [0, 1)."""
+    ids = len(keras_model.vocab) if keras_model.vocab is not None else len(keras_model.classes or [None])
     inputs = {}
     for name, tensor in zip(named.input_names, named.model.inputs):
         shape = [batch] + [time_steps if d is None else int(d) for d in tensor.shape[1:]]
         if "int" in str(tensor.dtype):
-            inputs[name] = rng.integers(0, len(vocab), size=shape).astype("int32")
+            inputs[name] = rng.integers(0, ids, size=shape).astype("int32")
         elif name.startswith("state_"):
             inputs[name] = (0.5 * rng.standard_normal(shape)).astype("float32")
         else:
@@ -98,7 +100,7 @@ def verify(staging, keras_model, examples, written, *, reference=None, tolerance
 
     exported = {fmt: ExportedModel(staging, fmt) for fmt in written}
     engines = {fmt: model for fmt, model in exported.items() if formats.get_format(fmt).keras_free}
-    models, vocab, task = keras_model.models, keras_model.vocab, keras_model.task
+    models, task = keras_model.models, keras_model.task
     real_x = None if reference is None else reference["inputs"]
     rng = np.random.default_rng(1)
     report = {"tolerance": {"absolute": tolerance, "relative": RELATIVE_TOLERANCE}, "max_abs_diff": {}, "metric": None,
@@ -106,7 +108,7 @@ def verify(staging, keras_model, examples, written, *, reference=None, tolerance
     failures = []
     for name, named in models.items():
         for batch in (1, 32):
-            cases = [("random", random_inputs(named, vocab, rng, batch))]
+            cases = [("random", random_inputs(named, keras_model, rng, batch))]
             if real_x is not None:
                 cases.append(("real", _real_inputs(name, models, real_x, batch)))
             for kind, inputs in cases:

@@ -51,7 +51,7 @@ def export(run_dir: str, out: str, formats: str, tolerance: str, data_dir: str |
     with storage.staging(out) as staging:
         artifacts = {}
         for name, named in keras_model.models.items():
-            named.run(random_inputs(named, vocab, np.random.default_rng(0), 2))  # built and called
+            named.run(random_inputs(named, keras_model, np.random.default_rng(0), 2))  # built and called
             artifacts[name] = manifests.io_spec(named)
             for fmt in formats:
                 export_formats.write(fmt, named, staging / export_formats.get_format(fmt).path(name))

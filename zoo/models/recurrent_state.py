@@ -67,6 +67,23 @@ def to_numpy(values) -> list:
     return [np.asarray(keras.ops.convert_to_numpy(v)) for v in values]
 
 
+@keras.saving.register_keras_serializable(package="zoo")
+class ContextEveryStep(keras.layers.Layer):
+    """``[sequence (batch, time, features), context (batch, units)]`` -> the sequence with
+    the context appended to the features of every step."""
+
+    def call(self, inputs):
+        sequence, context = inputs
+        shape = keras.ops.shape(sequence)
+        context = keras.ops.cast(keras.ops.expand_dims(context, 1), sequence.dtype)
+        repeated = keras.ops.broadcast_to(context, (shape[0], shape[1], context.shape[-1]))
+        return keras.ops.concatenate([sequence, repeated], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        (batch, time, features), (_, units) = input_shape
+        return batch, time, features + units
+
+
 class NamedModel:
     """A Keras model whose inputs and outputs are known by name: the names an export's
     manifest gives them. Its inputs are named by their ``keras.Input`` names."""

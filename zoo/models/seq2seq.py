@@ -11,7 +11,7 @@ state, ``state_context``, which each step returns unchanged.
 import keras
 
 from zoo import layers
-from zoo.models.recurrent_state import NamedModel, numbered_layers, run_stack, state_inputs
+from zoo.models.recurrent_state import ContextEveryStep, NamedModel, numbered_layers, run_stack, state_inputs
 from zoo.registry import RegistryError, register_model
 
 PRESETS = {
@@ -24,23 +24,6 @@ PRESETS = {
 # input at every step.
 CONTEXTS = ("initial_state", "every_step")
 CONTEXT_LAYER = "decoder_context"
-
-
-@keras.saving.register_keras_serializable(package="zoo")
-class ContextEveryStep(keras.layers.Layer):
-    """``[sequence (batch, time, features), context (batch, units)]`` -> the sequence with
-    the context appended to the features of every step."""
-
-    def call(self, inputs):
-        sequence, context = inputs
-        shape = keras.ops.shape(sequence)
-        context = keras.ops.cast(keras.ops.expand_dims(context, 1), sequence.dtype)
-        repeated = keras.ops.broadcast_to(context, (shape[0], shape[1], context.shape[-1]))
-        return keras.ops.concatenate([sequence, repeated], axis=-1)
-
-    def compute_output_shape(self, input_shape):
-        (batch, time, features), (_, units) = input_shape
-        return batch, time, features + units
 
 
 def inference_models(model: keras.Model) -> dict:

@@ -58,9 +58,13 @@ def get_task(name: str):
 
 
 def api_methods() -> dict[str, str]:
-    """Every task's Python API method names, mapped to the task that has it."""
+    """Every task's Python API method names, mapped to the tasks that have it ("a or b")."""
     _load_tasks()
-    return {method: task.name for task in _TASKS.values() for method in task.api}
+    owners: dict[str, list[str]] = {}
+    for task in sorted(_TASKS.values(), key=lambda t: t.name):
+        for method in task.api:
+            owners.setdefault(method, []).append(task.name)
+    return {method: " or ".join(names) for method, names in owners.items()}
 
 
 __all__ = ["api_methods", "get_task", "list_tasks", "register_task"]

@@ -117,6 +117,18 @@ def texts(value, what: str) -> list[str]:
                    + (" (empty)" if isinstance(value, (list, tuple)) and not value else ""))
 
 
+# The `zoo` option of a command argument where its name is not the option's (repeatable ones).
+_FLAGS = {"prompts": "prompt", "classes": "class"}
+
+
+def refuse_options(options: dict, what: str) -> None:
+    """A one-line error naming the first of `options` (a command's arguments another task
+    takes) that was given: ``--NAME: <what>``."""
+    given = [name for name, value in options.items() if value not in (None, (), [])]
+    if given:
+        raise ZooError(f"--{_FLAGS.get(given[0], given[0]).replace('_', '-')}: {what}")
+
+
 def limit_items(items, limit):
     """The first `limit` items (all of them when `limit` is None)."""
     return items if limit is None else items[:limit]
@@ -238,6 +250,15 @@ class Task(abc.ABC):
     def samples(self, model, data_config: dict) -> list[dict]:
         """A few outputs of a shipped model, for its card."""
         return []
+
+    def sample_files(self, model, data_config: dict) -> dict:
+        """Files the card shows beside its samples (a picture), by file name: their bytes."""
+        return {}
+
+    def card_figures(self, model, data_config: dict, load) -> dict:
+        """Figures of a shipped model that need another shipped model (`load(name, engine)`
+        loads one), for its card, by name: each a dict of values."""
+        return {}
 
     def sample_lines(self, samples: list[dict]) -> list[str]:
         """The card's Markdown lines for `samples`."""

@@ -17,7 +17,7 @@ from zoo.data.vocabulary import Vocabulary
 from zoo.errors import DataError, ZooError, user_error
 from zoo.registry import get_spec
 from zoo.tasks import register_task
-from zoo.tasks.base import Examples, Task, TaskData, finite_number, texts, whole_number
+from zoo.tasks.base import Examples, Task, TaskData, finite_number, refuse_options, texts, whole_number
 
 
 def _consecutive(data_config) -> bool:
@@ -172,7 +172,12 @@ class LanguageModel(Task):
                                temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
         return continued[0] if isinstance(prompts, str) else continued
 
-    def generate_command(self, model, *, prompts, length, temperature, top_k, top_p, seed) -> list[str]:
+    def generate_command(self, model, *, prompts, length, temperature, top_k, top_p, seed, **options) -> list[str]:
+        refuse_options(options, "a language model continues --prompt texts; it takes --prompt, --length, "
+                                "--temperature, --top-k, --top-p and --seed")
+        if not prompts:
+            raise ZooError("--prompt: a language model continues a text; give one (repeat it for several)")
+        length = 200 if length is None else length
         texts = self.generate(model, list(prompts), length, temperature=temperature, top_k=top_k, top_p=top_p,
                               seed=seed)
         return [prompt + continued for prompt, continued in zip(prompts, texts)]
