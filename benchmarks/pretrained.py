@@ -24,6 +24,9 @@ def main() -> None:
                  if "_exact_match_" in k]
         if card["task"] == "language_model":
             also.append(f"{metrics['test_bits_per_char']:.3f} bits/char")
+        for figure in card.get("figures", {}).values():  # judged by another shipped model
+            also.append(f"class agreement {figure['agreement']:.3f} at temperature {figure['temperature']:g} "
+                        f"(judge `{figure['judge']}`)")
         minutes = f"{t['seconds'] / 60:.0f} min, {t['epochs']} epochs, {t['backend']}" if t.get("seconds") else "-"
         print(f"| `{name}` | {card['task'].replace('_', ' ')} | {metric} ({SPLIT_WORDS[metric.split('_')[0]]}) | "
               f"{value:.4f} | {'; '.join(also) or '-'} | {card['size_bytes'] / 1e6:.1f} MB | {minutes} | "
