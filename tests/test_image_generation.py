@@ -62,7 +62,7 @@ def generator(tmp_path_factory):
     """A short real run of the recipe on a slice of Fashion-MNIST, exported in every format."""
     require_data("fashion_mnist")
     out = tmp_path_factory.mktemp("generator") / "run"
-    recipe = load_recipe("lstm_fashion_mnist_generator").replace(epochs=2, preset="tiny", model_options={})
+    recipe = load_recipe("lstm_fashion_mnist_generator").replace(epochs=2, preset="tiny")
     metrics = train(recipe, out_dir=out, limit=600, seed=0, verbose=0)
     assert zoo_cli("export", out) == 0
     return out, metrics

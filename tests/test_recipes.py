@@ -61,6 +61,22 @@ def test_unknown_schedule_is_refused_by_name():
         load_recipe("lstm_fashion_mnist").replace(schedule="linear")
 
 
+def test_another_preset_takes_its_sizes_and_keeps_the_recipes_form():
+    from zoo.registry import get_spec
+
+    shakespeare = load_recipe("char_lm_shakespeare").replace(preset="tiny")
+    assert shakespeare.model_options == {"dropout": 0.35}  # not 2 x LSTM(512) in a smoke run
+    assert get_spec("char_lm").resolve("tiny", **shakespeare.model_options)["units"] == 16
+    assert load_recipe("lstm_fashion_mnist").replace(preset="tiny").model_options == {
+        "dropout": 0.3, "bidirectional": True}
+    assert load_recipe("lstm_fashion_mnist_generator_every_step").replace(preset="tiny").model_options == {
+        "condition": "every_step"}
+    # The recipe's own preset, or options given with the preset, are taken as they are.
+    assert load_recipe("seq2seq_addition").replace(preset="default").model_options["units"] == 256
+    assert load_recipe("seq2seq_addition").replace(preset="tiny", model_options={"units": 8}).model_options == {
+        "units": 8}
+
+
 @pytest.mark.parametrize("name", list_recipes())
 def test_recipe_trains_into_a_complete_run_folder(name, tmp_path, request):
     needs_data(name)

@@ -129,7 +129,8 @@ def _echo_json(data: dict) -> None:
 @click.option("--epochs", type=click.IntRange(min=1), help="Override the recipe's epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Override the recipe's batch size.")
 @click.option("--learning-rate", type=FiniteFloat(min=0, min_open=True), help="Override the learning rate.")
-@click.option("--preset", help="Model preset (tiny for smoke runs); default: the recipe's.")
+@click.option("--preset", help="Model preset (tiny for smoke runs): its sizes replace the recipe's, the recipe's "
+                                "other model options stay; default: the recipe's.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: runs/RECIPE].")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for weights, data split and sampling.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many examples per split (quick runs).")

@@ -69,8 +69,17 @@ class Recipe:
             raise ZooError(f"recipe {self.name!r}: schedule {self.schedule!r}; expected one of {', '.join(SCHEDULES)}")
 
     def replace(self, **changes: Any) -> "Recipe":
-        """A copy with the non-None `changes` applied (CLI options left unset change nothing)."""
-        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+        """A copy with the non-None `changes` applied (CLI options left unset change nothing).
+
+        Another `preset` (``tiny`` for a smoke run) takes its sizes from that preset: the
+        recipe's integer model options (units, layers, widths) are dropped, and its other
+        options (the model's form: ``bidirectional``, ``condition``, ``context``, dropout) are
+        kept, unless `model_options` is given too.
+        """
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if changes.get("preset", self.preset) != self.preset and "model_options" not in changes:
+            changes["model_options"] = {k: v for k, v in self.model_options.items() if not _is_size(v)}
+        return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -81,6 +90,11 @@ class Recipe:
         becomes ``python -m zoo train NAME [options]`` (the command line, not an import of it)."""
         if module_name == "__main__":
             os.execv(sys.executable, [sys.executable, "-m", "zoo", "train", self.name, *sys.argv[1:]])
+
+
+def _is_size(value: Any) -> bool:
+    """Whether a model option is a size (an int, not a bool): a preset's to set."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def recipes_dir() -> pathlib.Path:

@@ -267,3 +267,22 @@ class Task(abc.ABC):
     def usage(self, name: str, samples: list[dict]) -> tuple[str, str]:
         """One Python line (on a loaded model `m`) and one CLI line that use a shipped model."""
         return "m.evaluate(limit=100)", "zoo list"
+
+
+class ImageTask(Task):
+    """A task on the image datasets of zoo.data.images (``dataset``, ``source``,
+    ``validation_size`` in its data config); `zoo train --data-source` picks IDX files or tfds."""
+
+    def splits(self, data_config: dict, *, seed, data_dir=None, limit=None):
+        """The training, validation and test images `data_config` names (zoo.data.images)."""
+        from zoo.data import images
+
+        if "dataset" not in data_config:
+            raise ZooError(f"a {self.name} data config needs a dataset; expected one of {', '.join(images.DATASETS)}")
+        return images.load_image_rows(data_config["dataset"], source=data_config.get("source", "idx"),
+                                      data_dir=data_dir, validation_size=data_config.get("validation_size", 5000),
+                                      seed=seed, limit=limit)
+
+    def data_overrides(self, recipe, *, data_source=None, **options) -> dict:
+        data = super().data_overrides(recipe, **options)
+        return data if data_source is None else {**data, "source": data_source}

@@ -6,13 +6,12 @@ import numpy as np
 
 from zoo import generate
 from zoo.data import images
-from zoo.errors import ZooError
 from zoo.tasks import register_task
-from zoo.tasks.base import Examples, Task, TaskData
+from zoo.tasks.base import Examples, ImageTask, TaskData
 
 
 @register_task("classification")
-class Classification(Task):
+class Classification(ImageTask):
     headline = ("test_accuracy",)
     check_examples = 2000
     api = ("classify",)
@@ -40,7 +39,7 @@ class Classification(Task):
         from zoo.tasks.datasets import ShuffledArrays
 
         d = recipe.data
-        splits = _splits(d, seed=seed, data_dir=data_dir, limit=limit)
+        splits = self.splits(d, seed=seed, data_dir=data_dir, limit=limit)
         augment = images.augmentation(shift=d.get("augment_shift", 0), flip=d.get("augment_flip", False))
         return TaskData(
             train=ShuffledArrays(splits.x_train, splits.y_train, batch_size=batch_size, seed=seed, augment=augment),
@@ -50,13 +49,9 @@ class Classification(Task):
             classes=images.CLASS_NAMES[d["dataset"]],
         )
 
-    def data_overrides(self, recipe, *, data_source=None, **options) -> dict:
-        data = super().data_overrides(recipe, **options)
-        return data if data_source is None else {**data, "source": data_source}
-
     # ------------------------------------------------------------------ the metric
     def examples(self, data_config, *, seed, data_dir=None, vocab=None, limit=None) -> Examples:
-        splits = _splits(data_config, seed=seed, data_dir=data_dir)
+        splits = self.splits(data_config, seed=seed, data_dir=data_dir)
         return Examples("test", splits.x_test, splits.y_test).head(limit)
 
     def measure(self, model, examples: Examples) -> dict:
@@ -104,10 +99,3 @@ class Classification(Task):
 
     def usage(self, name, samples) -> tuple[str, str]:
         return "m.classify(images)   # (class names, probabilities)", f"zoo predict {name} shirt.png"
-
-
-def _splits(d, *, seed, data_dir=None, limit=None):
-    if "dataset" not in d:
-        raise ZooError("a classification data config needs a dataset")
-    return images.load_image_rows(d["dataset"], source=d.get("source", "idx"), data_dir=data_dir,
-                                  validation_size=d.get("validation_size", 5000), seed=seed, limit=limit)

@@ -25,7 +25,7 @@ from zoo import formats, generate
 from zoo.data import images
 from zoo.errors import ZooError
 from zoo.tasks import register_task
-from zoo.tasks.base import Examples, Task, TaskData, finite_number, refuse_options, whole_number
+from zoo.tasks.base import Examples, ImageTask, TaskData, finite_number, refuse_options, whole_number
 
 LEVELS = 8
 MAX_COUNT = 10_000  # garments per class in one call
@@ -70,7 +70,7 @@ def _levels(model) -> int:
 
 
 @register_task("image_generation")
-class ImageGeneration(Task):
+class ImageGeneration(ImageTask):
     artifacts = ("model", "encoder", "step")
     keras_metrics = ()
     headline = ("test_bits_per_pixel",)
@@ -97,7 +97,7 @@ class ImageGeneration(Task):
         from zoo.tasks.datasets import ShuffledArrays
 
         d = recipe.data
-        splits = _splits(d, seed=seed, data_dir=data_dir, limit=limit)
+        splits = self.splits(d, seed=seed, data_dir=data_dir, limit=limit)
         levels = d.get("levels", LEVELS)
 
         def pairs(x, labels):  # ((class, rows above), levels)
@@ -115,14 +115,10 @@ class ImageGeneration(Task):
             model_options={"num_classes": len(classes), "width": images.COLS, "levels": levels},
         )
 
-    def data_overrides(self, recipe, *, data_source=None, **options) -> dict:
-        data = super().data_overrides(recipe, **options)
-        return data if data_source is None else {**data, "source": data_source}
-
     # ------------------------------------------------------------------ the metric
     def examples(self, data_config, *, seed, data_dir=None, vocab=None, limit=None) -> Examples:
         """The test pictures as levels (inputs) and their classes (targets)."""
-        splits = _splits(data_config, seed=seed, data_dir=data_dir)
+        splits = self.splits(data_config, seed=seed, data_dir=data_dir)
         levels = quantise(splits.x_test, data_config.get("levels", LEVELS))
         return Examples("test", levels, splits.y_test).head(limit)
 
@@ -280,9 +276,3 @@ def _text_picture(picture) -> list[str]:
     scale = len(_RAMP) - 1
     return ["".join(_RAMP[int(round(v * scale))] * 2 for v in row) for row in picture]
 
-
-def _splits(d, *, seed, data_dir=None, limit=None):
-    if "dataset" not in d:
-        raise ZooError("an image_generation data config needs a dataset")
-    return images.load_image_rows(d["dataset"], source=d.get("source", "idx"), data_dir=data_dir,
-                                  validation_size=d.get("validation_size", 5000), seed=seed, limit=limit)
