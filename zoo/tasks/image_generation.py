@@ -275,4 +275,3 @@ def _text_picture(picture) -> list[str]:
     """A picture as lines of characters, two per pixel (terminal cells are tall)."""
     scale = len(_RAMP) - 1
     return ["".join(_RAMP[int(round(v * scale))] * 2 for v in row) for row in picture]
-
