@@ -5,6 +5,8 @@ and the one-line ways to use them."""
 import json
 import math
 import pathlib
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -17,7 +19,7 @@ from zoo.data.generated import FIRST_SUMS
 from zoo.recipe import list_recipes, load_recipe
 from zoo.tasks.image_generation import MIN_IDENTICAL, identical_share
 
-from conftest import DATA, RECIPE_DATA, REPO
+from conftest import DATA, RECIPE_DATA, REPO, subprocess_env
 
 SAVED = pathlib.Path(REPO) / "saved_models"
 # Every recipe trainable on these machines ships (MNIST cannot be downloaded here).
@@ -44,6 +46,23 @@ def test_every_trainable_recipe_ships_a_model_within_the_size_budget():
         size = sum(p.stat().st_size for p in (SAVED / name).rglob("*") if p.is_file())
         assert size < 60e6, f"saved_models/{name} holds {size / 1e6:.1f} MB"
         assert abs(card_of(name)["size_bytes"] - size) < 50_000  # the card and README.md are written after
+
+
+def test_keras_alone_loads_every_shipped_model_after_import_zoo():
+    """As a keras-hub model loads after `import keras_hub`: in a fresh process, `import zoo`
+    then Keras's own loader in safe mode, nothing else imported: each model is its card's family."""
+    code = ("import json, sys, numpy as np, zoo, keras\n"
+            "for name in sys.argv[1:]:\n"
+            "    model = keras.saving.load_model(f'saved_models/{name}/model.keras', safe_mode=True)\n"
+            "    print(json.dumps([name, model.name, int(model.count_params())]))\n")
+    result = subprocess.run([sys.executable, "-c", code, *SHIPPED], cwd=REPO, env=subprocess_env(),
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [name for name, _, _ in loaded] == SHIPPED
+    for name, family, params in loaded:
+        assert family == card_of(name)["model"]
+        assert params == zoo.from_pretrained(name).count_params()
 
 
 @pytest.mark.parametrize("name", SHIPPED)

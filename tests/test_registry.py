@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 from conftest import PYTHON
-from zoo.registry import RegistryError, create_model, get_spec, list_models
+from zoo.registry import WRITE_CATALOGUE, RegistryError, build_catalogue, catalogue, create_model, get_spec, list_models
 
 
 def test_unknown_model_lists_known_models():
@@ -39,6 +39,12 @@ def test_overrides_reach_the_model():
 def test_every_model_has_tiny_and_default_presets():
     for name in list_models():
         assert {"tiny", "default"} <= set(get_spec(name).presets)
+
+
+def test_the_catalogue_matches_every_built_family_and_preset():
+    """`zoo list` reads the families, presets and parameter counts from zoo/models/catalogue.json
+    without building anything; here every preset is built and counted on this backend."""
+    assert catalogue() == build_catalogue(), f"zoo/models/catalogue.json is stale; rewrite it with {WRITE_CATALOGUE}"
 
 
 def test_importing_zoo_does_not_import_keras(python_env):

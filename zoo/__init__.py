@@ -1,16 +1,19 @@
 """keras-rnn-zoo: recurrent networks for Keras 3 on TensorFlow, JAX and PyTorch.
 
 Importing this package must not import keras: the backend is fixed when keras is first
-imported, so the CLI (and users) call :func:`zoo.backend.use_backend` first.
+imported, so the CLI (and users) call :func:`zoo.backend.use_backend` first. It registers the
+families' Keras layers when keras is imported, so Keras alone loads a zoo model's ``.keras``.
 The registry functions below import the model families lazily, and :func:`load` and
 :func:`from_pretrained` import keras only when a Keras model is asked for.
 """
 
 import contextlib
 
-from zoo.registry import create_model, get_spec, list_models, register_model
+from zoo.registry import create_model, get_spec, list_models, register_layers_with_keras, register_model
 
 __version__ = "0.2.0"
+
+register_layers_with_keras()  # keras.saving.load_model(a zoo model) works after `import zoo`
 
 __all__ = ["create_model", "from_pretrained", "get_spec", "list_models", "load", "register_model", "__version__"]
 

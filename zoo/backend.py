@@ -2,12 +2,12 @@
 
 import contextlib
 import glob
-import importlib.abc
 import os
 import sys
 import warnings
 
 from zoo.errors import ZooError
+from zoo.import_hooks import around_first_import
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -116,47 +116,22 @@ def _stderr_held():
         os.close(saved)
 
 
-class _QuietLoader(importlib.abc.Loader):
-    """Runs TensorFlow's own loader with its start-up lines held back (and, where no GPU is
+def _load_tensorflow_quietly(exec_module, module) -> None:
+    """Run TensorFlow's own loader with its start-up lines held back (and, where no GPU is
     visible, its CUDA probe, which fails with a logged error)."""
-
-    def __init__(self, loader):
-        self.loader = loader
-
-    def create_module(self, spec):
-        return self.loader.create_module(spec)
-
-    def exec_module(self, module):
-        module.__loader__ = module.__spec__.loader = self.loader  # the module keeps its own loader
-        if verbose() or _user_chose_tf_log_level():
-            self.loader.exec_module(module)
-            return
-        if TF_LOG_LEVEL_ENV not in os.environ:  # INFO and WARNING lines after start-up
-            os.environ[TF_LOG_LEVEL_ENV] = _SET_HERE[TF_LOG_LEVEL_ENV] = "2"
-        with _stderr_held():
-            self.loader.exec_module(module)
-        if no_gpu_visible():  # the probe, done now, held back too; it does not start the runtime
-            try:
-                with _stderr_held():
-                    module.config.list_physical_devices()
-            except Exception:  # its lines are shown; TensorFlow raises it again where devices are used
-                pass
-
-
-class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
-    """Finds `tensorflow` with the other finders and hands it to :class:`_QuietLoader`, once."""
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname != "tensorflow":
-            return None
-        sys.meta_path[:] = [finder for finder in sys.meta_path if finder is not self]
-        for finder in sys.meta_path:
-            spec = finder.find_spec(fullname, path, target) if hasattr(finder, "find_spec") else None
-            if spec is not None:
-                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = _QuietLoader(spec.loader)
-                return spec
-        return None
+    if verbose() or _user_chose_tf_log_level():
+        exec_module(module)
+        return
+    if TF_LOG_LEVEL_ENV not in os.environ:  # INFO and WARNING lines after start-up
+        os.environ[TF_LOG_LEVEL_ENV] = _SET_HERE[TF_LOG_LEVEL_ENV] = "2"
+    with _stderr_held():
+        exec_module(module)
+    if no_gpu_visible():  # the probe, done now, held back too; it does not start the runtime
+        try:
+            with _stderr_held():
+                module.config.list_physical_devices()
+        except Exception:  # its lines are shown; TensorFlow raises it again where devices are used
+            pass
 
 
 def quiet_tensorflow_import() -> None:
@@ -168,17 +143,7 @@ def quiet_tensorflow_import() -> None:
     --verbose, with a TF_CPP_MIN_LOG_LEVEL the user set, or once TensorFlow is imported."""
     if verbose() or _user_chose_tf_log_level() or "tensorflow" in sys.modules:
         return
-    if not any(isinstance(finder, _QuietTensorFlowFinder) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _QuietTensorFlowFinder())
-
-
-def import_tensorflow_quietly() -> None:
-    """Import TensorFlow now, quietly (:func:`quiet_tensorflow_import`); with --verbose or a
-    TF_CPP_MIN_LOG_LEVEL the user set, leave it to be imported where it is needed."""
-    if verbose() or _user_chose_tf_log_level() or "tensorflow" in sys.modules:
-        return
-    quiet_tensorflow_import()
-    import tensorflow  # noqa: F401
+    around_first_import("tensorflow", _load_tensorflow_quietly)
 
 
 def ignore_warnings(*warnings_) -> None:

@@ -8,7 +8,7 @@ import sys
 import click
 
 from zoo import formats
-from zoo.backend import (BACKENDS, OPTIMIZER_NOT_LOADED, current_backend, ignore_warnings, import_tensorflow_quietly,
+from zoo.backend import (BACKENDS, OPTIMIZER_NOT_LOADED, ignore_warnings,
                          quiet_tensorflow_import, set_verbose, use_backend)
 from zoo.errors import ZooError, report
 
@@ -86,12 +86,6 @@ def cli(ctx, backend, verbose):
     # Whichever command imports TensorFlow (Keras, tfds, an export format) imports it quietly.
     quiet_tensorflow_import()
     ignore_warnings(OPTIMIZER_NOT_LOADED)  # Keras loading a run's model.keras
-    if backend == "tensorflow" or ctx.invoked_subcommand in _LOADS_TENSORFLOW:
-        import_tensorflow_quietly()
-
-
-# Commands that load TensorFlow on every backend (tfds, TensorBoard, the export worker).
-_LOADS_TENSORFLOW = ("train", "evaluate", "export", "ship")
 
 
 @cli.command("list")
@@ -99,7 +93,7 @@ def list_command():
     """List the trained models shipped in saved_models/, then every model family with its
     presets and parameter counts."""
     from zoo.pretrained import headline, shipped
-    from zoo.registry import create_model, get_spec, list_models
+    from zoo.registry import catalogue
 
     cards = shipped()
     click.echo("trained models (zoo predict / generate / translate NAME, zoo.load(NAME)):")
@@ -109,13 +103,11 @@ def list_command():
         click.echo(f"  {name:<{width}}{card['task']:<17}{metric} {value:.4f}  ({card['size_bytes'] / 1e6:.1f} MB)")
     if not cards:
         click.echo("  none found (saved_models/ of a checkout, or $ZOO_MODELS_DIR)")
-    click.echo(f"\nmodel families (backend: {current_backend()}):")
+    click.echo("\nmodel families (the same on every backend):")
     click.echo(f"  {'model':<24}{'preset':<10}{'params':>12}  description")
-    for name in list_models():
-        spec = get_spec(name)
-        for preset in spec.presets:
-            params = create_model(name, preset).count_params()
-            click.echo(f"  {name:<24}{preset:<10}{params:>12,}  {spec.description}")
+    for name, family in catalogue().items():
+        for preset, params in family["presets"].items():
+            click.echo(f"  {name:<24}{preset:<10}{params:>12,}  {family['description']}")
 
 
 def _echo_json(data: dict) -> None:

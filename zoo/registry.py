@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
+import pathlib
 import pkgutil
+import sys
 from typing import Any, Callable
 
 from zoo.errors import ZooError
+from zoo.import_hooks import around_first_import, initializing
 
 
 class RegistryError(ZooError):
@@ -113,6 +117,31 @@ def load_families() -> None:
         importlib.import_module(f"{_FAMILIES_MODULE}.{module.name}")
 
 
+def register_layers_with_keras() -> None:
+    """Let Keras itself load every zoo model (``keras.saving.load_model(path, safe_mode=True)``
+    after ``import zoo``, as a keras-hub model loads after ``import keras_hub``): Keras imports
+    a class's module by itself only for its own packages, so the families' layers are
+    registered when Keras is imported (now, if it already is), without importing Keras here.
+    ``import zoo`` calls this."""
+    if sys.modules.get("keras") is not None:
+        _register_unless_importing()
+    else:
+        around_first_import("keras", _then_register)
+
+
+def _then_register(exec_module, module) -> None:
+    exec_module(module)
+    _register_unless_importing()
+
+
+def _register_unless_importing() -> None:
+    # A zoo module importing Keras half-way through its own import (a family module's first
+    # line) must not have its siblings imported under it; the zoo's own loaders call
+    # load_families themselves (runs.load_model_file, the .keras format).
+    if not initializing("zoo"):
+        load_families()
+
+
 def list_models() -> list[str]:
     """Names of all registered models, sorted."""
     load_families()
@@ -133,3 +162,35 @@ def create_model(name: str, preset: str = "default", **overrides: Any):
     """Build model `name` from `preset`; non-None `overrides` replace preset values."""
     spec = get_spec(name)
     return spec.builder(**spec.resolve(preset, **overrides))
+
+
+# ---------------------------------------------------------------------------- the catalogue
+# Every family's presets and parameter counts, for `zoo list`: reading them from the live
+# registry imports keras and builds every preset (20 s on jax), so they are kept in a file
+# beside the families, written by :func:`write_catalogue` and checked against the built
+# models on every backend by tests/test_registry.py (the file cannot drift unnoticed).
+CATALOGUE = pathlib.Path(__file__).with_name("models") / "catalogue.json"
+WRITE_CATALOGUE = '`python -c "from zoo.registry import write_catalogue; write_catalogue()"`'
+
+
+def catalogue() -> dict[str, dict]:
+    """{family: {"description": ..., "presets": {preset: parameter count}}}, read from
+    :data:`CATALOGUE` without importing keras."""
+    try:
+        return json.loads(CATALOGUE.read_text("utf-8"))["families"]
+    except (OSError, ValueError, KeyError) as error:
+        raise RegistryError(f"{CATALOGUE}: expected the families' catalogue; rebuild it with "
+                            f"{WRITE_CATALOGUE} ({error})") from None
+
+
+def build_catalogue() -> dict[str, dict]:
+    """The catalogue of the live registry: every preset of every family built and counted."""
+    return {name: {"description": get_spec(name).description,
+                   "presets": {preset: int(create_model(name, preset).count_params())
+                               for preset in get_spec(name).presets}}
+            for name in list_models()}
+
+
+def write_catalogue() -> None:
+    """Rewrite :data:`CATALOGUE` from the live registry (after adding or changing a family)."""
+    CATALOGUE.write_text(json.dumps({"families": build_catalogue()}, indent=1) + "\n", "utf-8")
