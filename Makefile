@@ -16,7 +16,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[jax,torch,onnx,dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[jax,torch,onnx,litert,openvino,dev]'
 	touch $@
 
 # Debian's package ships the four Fashion-MNIST IDX files (no internet needed beyond apt).

@@ -66,6 +66,29 @@ def test_keras_alone_loads_every_shipped_model_after_import_zoo():
 
 
 @pytest.mark.parametrize("name", SHIPPED)
+def test_every_card_has_the_front_matter_a_model_hub_reads(name):
+    """YAML front matter (parsed as a hub parses it), generated from the card's figures: the
+    headline figure with its split, the data set and its licence, the library and the tags."""
+    import yaml
+
+    from zoo import cards
+
+    text = (SAVED / name / "README.md").read_text("utf-8")
+    assert text.startswith("---\n")
+    matter = yaml.safe_load(text.split("---\n")[1])
+    card = card_of(name)
+    assert matter == cards.front_matter(card)
+    assert matter["library_name"] == "keras" and matter["license"] == cards.LICENSE and matter["data_license"]
+    assert {card["model"], card["task"], *card["export"]["formats"]} <= set(matter["tags"])
+    (entry,) = matter["model-index"]
+    assert entry["name"] == name
+    metric, value = pretrained.headline(card)
+    figures = {(r["dataset"]["split"], m["name"]): m["value"] for r in entry["results"] for m in r["metrics"]}
+    assert figures[(metric.split("_")[0], metric)] == value
+    assert all(r["task"]["type"] and r["dataset"]["name"] for r in entry["results"])
+
+
+@pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_files_match_their_card_and_manifest(name):
     assert pretrained.check_files(SAVED / name) == []
     card_text = (SAVED / name / "README.md").read_text("utf-8")

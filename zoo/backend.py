@@ -91,7 +91,7 @@ def no_gpu_visible() -> bool:
 
 
 @contextlib.contextmanager
-def _stderr_held():
+def stderr_held():
     """Send file descriptor 2 (C++ logs included) to a temporary file while the block runs;
     write what it caught to stderr only if the block raises."""
     import tempfile
@@ -124,11 +124,11 @@ def _load_tensorflow_quietly(exec_module, module) -> None:
         return
     if TF_LOG_LEVEL_ENV not in os.environ:  # INFO and WARNING lines after start-up
         os.environ[TF_LOG_LEVEL_ENV] = _SET_HERE[TF_LOG_LEVEL_ENV] = "2"
-    with _stderr_held():
+    with stderr_held():
         exec_module(module)
     if no_gpu_visible():  # the probe, done now, held back too; it does not start the runtime
         try:
-            with _stderr_held():
+            with stderr_held():
                 module.config.list_physical_devices()
         except Exception:  # its lines are shown; TensorFlow raises it again where devices are used
             pass
@@ -144,6 +144,22 @@ def quiet_tensorflow_import() -> None:
     if verbose() or _user_chose_tf_log_level() or "tensorflow" in sys.modules:
         return
     around_first_import("tensorflow", _load_tensorflow_quietly)
+
+
+@contextlib.contextmanager
+def quiet_logger(name: str | None):
+    """Hold a Python logger's (None: the root's) INFO and WARNING lines while the block runs,
+    unless --verbose: converters log advice a zoo user cannot act on."""
+    import logging
+
+    logger = logging.getLogger(name)
+    level = logger.level
+    if not verbose():
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def ignore_warnings(*warnings_) -> None:

@@ -175,18 +175,24 @@ def evaluate_command(run_dir, data_dir):
 
 @cli.command("export")
 @click.argument("run_dir", type=click.Path())
-@click.option("--format", "export_formats", default=",".join(formats.names()), show_default=True,
-              help="Comma-separated formats.")
+@click.option("--format", "export_formats", default=",".join(formats.defaults()), show_default=True,
+              help=f"Comma-separated formats, of {','.join(f for f in formats.names() if not formats.get_format(f).int8_of)}.")
+@click.option("--quantize", type=click.Choice(["int8"]),
+              help="Also write the int8 variant of each format that has one (onnx, litert), checked by the task "
+                   "metric against float32 within the task's budget.")
 @click.option("--out", type=click.Path(file_okay=False), help="Export folder [default: RUN_DIR/export].")
 @_DATA_DIR
 @click.option("--tolerance", type=FiniteFloat(min=0), default=1e-5, show_default=True,
               help="Largest absolute difference allowed between Keras and an artifact (plus 1e-6 x |output|).")
-def export_command(run_dir, export_formats, out, data_dir, tolerance):
-    """Export a run in every format (.keras, SavedModel, ONNX), verified against the Keras model."""
+def export_command(run_dir, export_formats, quantize, out, data_dir, tolerance):
+    """Export a run (.keras, SavedModel and ONNX by default; LiteRT, OpenVINO and int8 variants
+    on request), every artifact verified against the Keras model before it is published."""
     from zoo.export import export_run
 
-    export_run(run_dir, formats=formats.parse_formats(export_formats), out=out, data_dir=data_dir,
-               tolerance=tolerance)
+    chosen = formats.parse_formats(export_formats)
+    if quantize:
+        chosen = formats.with_int8(chosen)
+    export_run(run_dir, formats=chosen, out=out, data_dir=data_dir, tolerance=tolerance)
 
 
 def _run(command: str, model_ref, engine, **options) -> None:
@@ -239,21 +245,35 @@ def translate_command(model_ref, texts, beam, engine):
               help="Shipped model folder [default: saved_models/RECIPE of the checkout, or $ZOO_MODELS_DIR/RECIPE].")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier shipped model in --out.")
 @_DATA_DIR
-@click.option("--tolerance", type=FiniteFloat(min=0), default=1e-5, show_default=True,
-              help="The export's: largest absolute difference allowed between Keras and ONNX (plus 1e-6 x |output|).")
-def ship_command(run_dir, out, overwrite, data_dir, tolerance):
+@click.option("--tolerance", type=FiniteFloat(min=0), help="The export's: largest absolute difference allowed "
+              "between Keras and ONNX (plus 1e-6 x |output|) [default: 1e-05].")
+@click.option("--quantize", type=click.Choice(["int8"]),
+              help="Ship the export's int8 variant too, checked against float32 within the task's budget.")
+@click.option("--refresh", is_flag=True,
+              help="RUN_DIR is a shipped model (a folder or a name): make its export and card again with this "
+                   "version of the zoo (file metadata, hub front matter, --quantize), its model and figures kept.")
+def ship_command(run_dir, out, overwrite, data_dir, tolerance, quantize, refresh):
     """Make a finished run a shipped model: compact files, a verified ONNX export, the figures
     re-measured on a slice of the test data, and a model card (README.md)."""
-    from zoo.pretrained import models_dir
+    from zoo.pretrained import models_dir, resolve
     from zoo.runs import load_run_config
-    from zoo.ship import ship
+    from zoo.ship import refresh as refresh_shipped, ship
 
+    if refresh:
+        given = [flag for flag, value in (("--out", out), ("--overwrite", overwrite), ("--tolerance", tolerance))
+                 if value]
+        if given:
+            raise ZooError(f"{given[0]}: not with --refresh, which rewrites the shipped folder in place with its "
+                           f"own tolerance")
+        card = refresh_shipped(resolve(run_dir), quantize=quantize, data_dir=data_dir)
+        _echo_json({"refreshed": card["name"], "size_bytes": card["size_bytes"], "formats": card["export"]["formats"]})
+        return
     recipe, _ = load_run_config(run_dir)
     if out is None:
         if models_dir() is None:
             raise ZooError("zoo ship: no saved_models/ folder here; pass --out")
         out = models_dir() / recipe.name
-    card = ship(run_dir, out, data_dir=data_dir, tolerance=tolerance, overwrite=overwrite)
+    card = ship(run_dir, out, data_dir=data_dir, tolerance=tolerance, overwrite=overwrite, quantize=quantize)
     _echo_json({"shipped": str(out), "size_bytes": card["size_bytes"], "check": card["check"]})
 
 

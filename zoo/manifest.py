@@ -53,6 +53,32 @@ def io_spec(named) -> dict:
             "outputs": [describe(n, t) for n, t in zip(named.output_names, named.model.outputs)]}
 
 
+# Keys of the metadata each artifact file carries (ONNX metadata_props, LiteRT metadata,
+# OpenVINO rt_info), all prefixed, all text (JSON where not a plain string).
+METADATA_PREFIX = "zoo."
+
+
+def artifact_metadata(manifest: dict, artifact: str) -> dict[str, str]:
+    """What a client handed one exported file needs to use it without the manifest: the task,
+    the file's role (``artifact``), its inputs and outputs, the vocabulary or classes, the
+    decoding options and data config, how to feed it (``conventions``, the task's), the
+    format version and the zoo's version."""
+    from zoo import __version__
+    from zoo.tasks import get_task
+
+    task = get_task(manifest["task"])
+    fields = {
+        "format_version": FORMAT_VERSION, "version": __version__, "task": manifest["task"],
+        "model": manifest["model"], "recipe": manifest["recipe"], "artifact": artifact,
+        "artifacts": sorted(manifest["artifacts"]),
+        "inputs": manifest["artifacts"][artifact]["inputs"], "outputs": manifest["artifacts"][artifact]["outputs"],
+        "vocab": manifest.get("vocab"), "classes": manifest.get("classes"), "decoding": manifest.get("decoding"),
+        "data": manifest.get("data"), "conventions": task.conventions,
+    }
+    return {METADATA_PREFIX + key: value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            for key, value in fields.items() if value is not None}
+
+
 def write(folder: pathlib.Path, manifest: dict) -> None:
     """`manifest` with the sha256 of every other file of `folder`, as manifest.json."""
     manifest["files"] = storage.file_digests(folder, exclude=MANIFEST)

@@ -94,10 +94,11 @@ class ExportedModel(InferenceModel):
     def _runner(self, artifact: str):
         spec = self._spec(artifact)
         if artifact not in self._runners:
-            fmt = formats.get_format(self.engine)
-            path = self._verified(fmt.path(artifact))
+            path = self._verified(formats.get_format(self.engine).path(artifact))
             try:
-                self._runners[artifact] = fmt.load(path, spec)
+                self._runners[artifact] = formats.load(self.engine, path, spec)
+            except ZooError:  # a runtime that is not installed: the message names its extra
+                raise
             except Exception as error:
                 raise ExportError(f"{path}: cannot load the {self.engine} artifact "
                                   f"({type(error).__name__}: {first_line(error)})") from None

@@ -18,7 +18,7 @@ from zoo import cards, formats, runs, storage
 from zoo.environment import machine
 from zoo.errors import ZooError, first_line
 from zoo.manifest import MANIFEST
-from zoo.pretrained import CARD, load
+from zoo.pretrained import CARD, load, resolve
 from zoo.tasks import get_task
 
 CARD_TEXT = "README.md"
@@ -35,13 +35,14 @@ def is_shipped(folder: pathlib.Path) -> bool:
     return (folder / CARD).is_file()
 
 
-def ship(run_dir, out, *, data_dir=None, tolerance=None, overwrite: bool = False) -> dict:
+def ship(run_dir, out, *, data_dir=None, tolerance=None, overwrite: bool = False, quantize: str | None = None) -> dict:
     """Make finished run `run_dir` a shipped model in `out`: the compact files, an export
     (verified as every export is), the figures re-measured on the check slice through Keras
     and the export, sample outputs, ``card.json`` and the model card. `out` must be absent,
     empty, or (with `overwrite`) an earlier shipped model; it is built beside `out` and
-    swapped in whole. `tolerance` is the export's (``zoo export --tolerance``). Returns the card."""
-    from zoo.export import TOLERANCE, export_run
+    swapped in whole. `tolerance` is the export's (``zoo export --tolerance``); `quantize`
+    "int8" ships the export's int8 variant too. Returns the card."""
+    from zoo.export import TOLERANCE
 
     run_dir, out = runs.require_finished_run(run_dir).resolve(), pathlib.Path(out).resolve()
     if out == run_dir:
@@ -62,19 +63,61 @@ def ship(run_dir, out, *, data_dir=None, tolerance=None, overwrite: bool = False
             # starts a fresh optimizer anyway.
             model.save(staging / "model.keras")
             tolerance = TOLERANCE if tolerance is None else tolerance
-            export_run(staging, formats=SHIPPED_FORMATS, out=staging / "export", data_dir=data_dir,
-                       tolerance=tolerance)
-            _point_export_at_its_folder(staging / "export")
+            _export(staging, quantize=quantize, data_dir=data_dir, tolerance=tolerance)
             card = _card(staging, out.name, recipe, config, figures, data_dir=data_dir)
             for name, content in card.pop("files_written").items():
                 (staging / name).write_bytes(content)
             if tolerance != TOLERANCE:
                 card["ship_command"] += f" --tolerance {tolerance}"
-            (staging / CARD_TEXT).write_text(cards.render(card), "utf-8")
-            card["files"] = storage.file_digests(staging, exclude=CARD)
-            (staging / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", "utf-8")
+            if quantize:
+                card["ship_command"] += f" --quantize {quantize}"
+            _write_card(staging, card)
             storage.publish_dir(staging, out)
     return card
+
+
+def refresh(folder, *, quantize: str | None = None, data_dir=None) -> dict:
+    """Remake a shipped model's export and model card with this version of the zoo, its model
+    and figures unchanged: the export is made again from its ``model.keras`` (its files now
+    say what they are; `quantize` "int8" adds the int8 variant) and verified as every export
+    is, and the card is rendered again (its hub front matter). Built beside the folder and
+    swapped in whole. Returns the card."""
+    folder = pathlib.Path(folder).resolve()
+    if not is_shipped(folder):
+        raise ZooError(f"{folder}: not a shipped model (no {CARD}); make one with `zoo ship RUN_DIR`")
+    resolve(folder)  # every file as its card lists it, or a one-line error
+    card = json.loads((folder / CARD).read_text("utf-8"))
+    with storage.folder_lock(folder, "shipped model"):
+        with storage.staging(folder, "refreshing") as staging:
+            for path in folder.iterdir():
+                if path.is_file() and path.name not in (CARD, CARD_TEXT):
+                    shutil.copyfile(path, staging / path.name)
+            tolerance = card["export"]["verification"]["tolerance"]["absolute"]
+            _export(staging, quantize=quantize, data_dir=data_dir, tolerance=tolerance)
+            manifest = json.loads((staging / "export" / MANIFEST).read_text("utf-8"))
+            card["export"] = {"formats": manifest["formats"], "verification": manifest["verification"]}
+            if quantize and "--quantize" not in card["ship_command"]:
+                card["ship_command"] += f" --quantize {quantize}"
+            card["size_bytes"] = sum(p.stat().st_size for p in staging.rglob("*") if p.is_file())
+            _write_card(staging, card)
+            storage.publish_dir(staging, folder)
+    return card
+
+
+def _export(staging: pathlib.Path, *, quantize, data_dir, tolerance) -> None:
+    """The shipped export of the run files in `staging`, in ``staging/export``."""
+    from zoo.export import export_run
+
+    shipped = formats.with_int8(SHIPPED_FORMATS) if quantize else SHIPPED_FORMATS
+    export_run(staging, formats=shipped, out=staging / "export", data_dir=data_dir, tolerance=tolerance)
+    _point_export_at_its_folder(staging / "export")
+
+
+def _write_card(staging: pathlib.Path, card: dict) -> None:
+    """The model card (README.md) and card.json, which lists the sha256 of every other file."""
+    (staging / CARD_TEXT).write_text(cards.render(card), "utf-8")
+    card["files"] = storage.file_digests(staging, exclude=CARD)
+    (staging / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", "utf-8")
 
 
 def _point_export_at_its_folder(export: pathlib.Path) -> None:

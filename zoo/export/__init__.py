@@ -39,11 +39,11 @@ def export_run(run_dir, *, formats=None, out=None, data_dir=None, tolerance=TOLE
 
     `out` must be absent, empty, or an earlier export (it has a manifest): nothing else is
     ever replaced. The export is built in a staging folder beside `out` and swapped in whole.
-    `formats` defaults to every registered format. The worker reports its own errors on one
+    `formats` defaults to the default formats (``zoo.formats.defaults``). The worker reports its own errors on one
     line (ReportedError here); one that dies without doing so (killed by a signal) is a
     WorkerDied error.
     """
-    formats = export_formats.names() if formats is None else tuple(formats)
+    formats = export_formats.defaults() if formats is None else tuple(formats)
     run_dir = runs.require_finished_run(run_dir)
     out = pathlib.Path(out) if out else run_dir / "export"
     storage.check_out_dir(out, what="export", is_ours=lambda folder: (folder / MANIFEST).is_file(), overwrite=None)

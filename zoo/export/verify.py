@@ -98,7 +98,11 @@ def verify(staging, keras_model, examples, written, *, reference=None, tolerance
     examples, or None without the data) are scored by the task's metric through each engine."""
     from zoo.runtime import ExportedModel
 
-    exported = {fmt: ExportedModel(staging, fmt) for fmt in written}
+    loaded = {fmt: ExportedModel(staging, fmt) for fmt in written}
+    # int8 artifacts are judged by the task metric within the task's budget (below); the
+    # others must give Keras's outputs.
+    int8 = {fmt: model for fmt, model in loaded.items() if formats.get_format(fmt).int8_of}
+    exported = {fmt: model for fmt, model in loaded.items() if fmt not in int8}
     engines = {fmt: model for fmt, model in exported.items() if formats.get_format(fmt).keras_free}
     models, task = keras_model.models, keras_model.task
     real_x = None if reference is None else reference["inputs"]
@@ -133,8 +137,11 @@ def verify(staging, keras_model, examples, written, *, reference=None, tolerance
                 report["training_backend"][fmt] = _max_diff(got, expected)
             if problem:
                 failures.append(f"{fmt} model vs the training backend's {REFERENCE}: {problem}")
+    keras_figures = None if examples is None else task.measure(keras_model, examples)
     if examples is not None:
-        report["metric"] = _metric_report(task, keras_model, engines, examples, failures)
+        report["metric"] = _metric_report(task, keras_figures, engines, examples, failures)
+    if int8:
+        report["int8"] = _int8_report(task, keras_figures, int8, examples, failures)
     if real_x is not None:
         extra, problems = task.export_checks(keras_model, engines, real_x)
         report.update(extra)
@@ -145,10 +152,33 @@ def verify(staging, keras_model, examples, written, *, reference=None, tolerance
     return report
 
 
-def _metric_report(task, keras_model, engines, examples, failures) -> dict:
-    """The task metric on the evaluation examples through Keras and through each engine:
-    every figure of it within METRIC_TOLERANCE."""
-    expected = task.measure(keras_model, examples)
+def _int8_report(task, expected, int8, examples, failures) -> dict:
+    """Each int8 format's main figure on the evaluation examples against float32 Keras's
+    (`expected`, the task's figures), and its cost against the task's budget (a failure
+    beyond it)."""
+    if examples is None:
+        failures.append(f"{', '.join(int8)}: int8 artifacts are checked by the task metric, which needs the test data "
+                        "(--data-dir)")
+        return {}
+    if task.int8_budget is None:
+        failures.append(f"{', '.join(int8)}: the {task.name} task states no int8 quality budget")
+        return {}
+    name = next(iter(expected))
+    report = {}
+    for fmt, model in int8.items():
+        value = task.measure(model, examples)[name]
+        cost = task.int8_budget.loss(expected[name], value)
+        report[fmt] = {"name": name, "float32": expected[name], "int8": value, "cost": cost,
+                       "budget": task.int8_budget.max_loss, "examples": len(examples)}
+        if cost > task.int8_budget.max_loss:
+            failures.append(f"{fmt}: {name} {value:.6f} against float32's {expected[name]:.6f} loses {cost:.6f}, over "
+                            f"the int8 budget of {task.int8_budget.max_loss:g}")
+    return report
+
+
+def _metric_report(task, expected, engines, examples, failures) -> dict:
+    """The task metric on the evaluation examples through each engine against Keras's
+    (`expected`, the task's figures): every figure of it within METRIC_TOLERANCE."""
     measured = {fmt: task.measure(engine, examples) for fmt, engine in engines.items()}
     for fmt, values in measured.items():
         for key, value in expected.items():

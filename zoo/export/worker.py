@@ -74,6 +74,10 @@ def export(run_dir: str, out: str, formats: str, tolerance: str, data_dir: str |
             "versions": {"training": config.get("versions", {}),
                          "export": {**library_versions(), **export_formats.versions(formats)}},
         }
+        for fmt in formats:  # each file says what it is, for a client handed it alone
+            for name in artifacts:
+                export_formats.describe(fmt, staging / export_formats.get_format(fmt).path(name),
+                                        manifests.artifact_metadata(manifest, name))
         manifests.write(staging, manifest)
         manifest["verification"] = verify(staging, keras_model, examples, formats, reference=reference,
                                           tolerance=float(tolerance))
@@ -84,10 +88,13 @@ def export(run_dir: str, out: str, formats: str, tolerance: str, data_dir: str |
         storage.publish_dir(staging, out)
     checks = manifest["verification"]
     for fmt, diffs in checks["max_abs_diff"].items():
-        print(f"{fmt:<11}" + "  ".join(f"{a}: {d:.2e}" for a, d in diffs.items()))
+        print(f"{fmt:<12}" + "  ".join(f"{a}: {d:.2e}" for a, d in diffs.items()))
     for fmt, values in (checks["metric"] or {"artifacts": {}})["artifacts"].items():
         name = checks["metric"]["name"]
-        print(f"{fmt:<11}{name}: {values:.6f} (keras {checks['metric']['keras']:.6f})")
+        print(f"{fmt:<12}{name}: {values:.6f} (keras {checks['metric']['keras']:.6f})")
+    for fmt, cost in checks.get("int8", {}).items():
+        print(f"{fmt:<12}{cost['name']}: {cost['int8']:.6f} (float32 {cost['float32']:.6f}; cost {cost['cost']:+.6f}, "
+              f"budget {cost['budget']:g})")
     print(f"exported {run_dir.name} to {out}")
 
 

@@ -70,6 +70,19 @@ class TaskData:
                 raise DataError(f"the {name} split is empty{hint}")
 
 
+@dataclasses.dataclass(frozen=True)
+class QualityBudget:
+    """The most a task's main figure may lose (`max_loss`, in the figure's own units), and
+    which way is better."""
+
+    max_loss: float
+    higher_is_better: bool
+
+    def loss(self, reference: float, measured: float) -> float:
+        """How much worse `measured` is than `reference` (negative: better)."""
+        return reference - measured if self.higher_is_better else measured - reference
+
+
 def artifact_models(family: str, model) -> dict:
     """The models an export holds and inference runs, by artifact name: the full ``model``
     and the family's inference models (``step``, or ``encoder`` and ``decoder_step``), each
@@ -146,6 +159,13 @@ class Task(abc.ABC):
     api: tuple = ()  # methods of a loaded model: model.NAME(...) calls task.NAME(model, ...)
     commands: tuple = ()  # the zoo commands (predict, generate, translate) it answers
     use_and_limits: str = ""  # for the model card
+    # For a client handed one exported file (its metadata, zoo.manifest.artifact_metadata):
+    # how to make the inputs and read the outputs, beyond the names, shapes and vocabulary.
+    conventions: str = ""
+    # How much of its main figure (measure()'s first) an int8 artifact may lose against
+    # float32 before the export refuses to publish it; None: the task has no int8 check.
+    int8_budget: "QualityBudget | None" = None
+    hub_pipeline: str | None = None  # the model hubs' pipeline tag for a card's front matter
 
     # ------------------------------------------------------------------ training
     def loss(self):
@@ -240,12 +260,16 @@ class Task(abc.ABC):
     # ------------------------------------------------------------------ model card
     DATA_TEXT: dict = {}  # the card's "Data and splits" text by dataset, source or generated task name
 
+    @staticmethod
+    def data_key(data_config: dict) -> str | None:
+        """The name of the data a config reads: its dataset, corpus or generated task."""
+        return data_config.get("dataset") or data_config.get("source") or data_config.get("task")
+
     def data_text(self, data_config: dict) -> str:
         """The card's "Data and splits" paragraph for `data_config`."""
         import json
 
-        key = data_config.get("dataset") or data_config.get("source") or data_config.get("task")
-        return self.DATA_TEXT.get(key, json.dumps(data_config))
+        return self.DATA_TEXT.get(self.data_key(data_config), json.dumps(data_config))
 
     def samples(self, model, data_config: dict) -> list[dict]:
         """A few outputs of a shipped model, for its card."""

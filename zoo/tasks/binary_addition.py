@@ -15,7 +15,7 @@ import numpy as np
 
 from zoo.errors import DataError, ZooError
 from zoo.tasks import register_task
-from zoo.tasks.base import Examples, Task, TaskData, limit_items, texts
+from zoo.tasks.base import Examples, QualityBudget, Task, TaskData, limit_items, texts
 
 TRAIN_BITS = 8
 LONGER_BITS = (16, 32)  # test-only lengths, never trained on
@@ -90,6 +90,12 @@ def _width(a: int, b: int) -> int:
 @register_task("binary_addition")
 class BinaryAddition(Task):
     headline = ("test_exact_match",)
+    conventions = ("frames (batch, time, 2) float32: the two operands' bits, least significant first, one pair a "
+                   "step, as many steps as the sum has bits; logits (batch, time, 2): the sum's bit at each step. "
+                   "step: token, one frame (batch, 1, 2), and state_h_1 (zeros first) -> logits (batch, 2) and "
+                   "next_state_h_1 to feed back.")
+    int8_budget = QualityBudget(max_loss=0.005, higher_is_better=True)
+    hub_pipeline = "token-classification"
     check_examples = 3000  # all of the test split: 1,000 problems of each length
     api = ("add", "label_stream")
     commands = ("predict",)

@@ -7,12 +7,16 @@ import numpy as np
 from zoo import generate
 from zoo.data import images
 from zoo.tasks import register_task
-from zoo.tasks.base import Examples, ImageTask, TaskData
+from zoo.tasks.base import Examples, ImageTask, QualityBudget, TaskData
 
 
 @register_task("classification")
 class Classification(ImageTask):
     headline = ("test_accuracy",)
+    conventions = ("model: rows (batch, 28, 28) float32, a picture read row by row, gray in [0, 1], light garment "
+                   "on a dark ground as in Fashion-MNIST; logits (batch, classes) index zoo.classes.")
+    int8_budget = QualityBudget(max_loss=0.005, higher_is_better=True)  # half an accuracy point
+    hub_pipeline = "image-classification"
     check_examples = 2000
     api = ("classify",)
     commands = ("predict",)

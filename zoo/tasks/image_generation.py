@@ -25,7 +25,7 @@ from zoo import formats, generate
 from zoo.data import images
 from zoo.errors import ZooError
 from zoo.tasks import register_task
-from zoo.tasks.base import Examples, ImageTask, TaskData, finite_number, refuse_options, whole_number
+from zoo.tasks.base import Examples, ImageTask, QualityBudget, TaskData, finite_number, refuse_options, whole_number
 
 LEVELS = 8
 MAX_COUNT = 10_000  # garments per class in one call
@@ -74,6 +74,11 @@ class ImageGeneration(ImageTask):
     artifacts = ("model", "encoder", "step")
     keras_metrics = ()
     headline = ("test_bits_per_pixel",)
+    conventions = ("class_id (batch,) int32 indexes zoo.classes. encoder: class_id -> the step's first states; "
+                   "step: token, the previous row (batch, 1, 28) as gray k / (levels - 1) with levels from zoo.data "
+                   "(zeros before the first row), and the states -> logits (batch, 28, levels) over each pixel's "
+                   "level in the next row, and next_<state> to feed back; 28 steps draw a picture.")
+    int8_budget = QualityBudget(max_loss=0.01, higher_is_better=False)  # bits per pixel
     check_examples = 2000
     api = ("generate", "class_agreement")
     commands = ("generate",)

@@ -17,7 +17,7 @@ from zoo.data.vocabulary import Vocabulary
 from zoo.errors import DataError, ZooError, user_error
 from zoo.registry import get_spec
 from zoo.tasks import register_task
-from zoo.tasks.base import Examples, Task, TaskData, finite_number, refuse_options, texts, whole_number
+from zoo.tasks.base import Examples, QualityBudget, Task, TaskData, finite_number, refuse_options, texts, whole_number
 
 
 def _consecutive(data_config) -> bool:
@@ -33,6 +33,11 @@ class LanguageModel(Task):
     artifacts = ("model", "step")
     keras_metrics = ()
     headline = ("test_loss",)
+    conventions = ("tokens and token are character ids: zoo.vocab's specials take ids 0.. (<pad>, <start>, <end>, "
+                   "<unk>), then its chars in order. step: start from zero states, feed each output next_<state> "
+                   "back as input <state>; logits (batch, vocab) score the next character.")
+    int8_budget = QualityBudget(max_loss=0.02, higher_is_better=False)  # nats per character
+    hub_pipeline = "text-generation"
     check_examples = 20000
     api = ("generate",)
     commands = ("generate",)

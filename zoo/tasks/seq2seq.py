@@ -12,13 +12,20 @@ from zoo import generate
 from zoo.data import generated
 from zoo.errors import ZooError, user_error
 from zoo.tasks import register_task
-from zoo.tasks.base import Examples, Task, TaskData, limit_items, texts, whole_number
+from zoo.tasks.base import Examples, QualityBudget, Task, TaskData, limit_items, texts, whole_number
 
 
 @register_task("seq2seq")
 class Seq2Seq(Task):
     artifacts = ("model", "encoder", "decoder_step")
     headline = ("test_exact_match", "train_exact_match")
+    conventions = ("ids index zoo.vocab (specials <pad>, <start>, <end>, <unk> first, then its chars). encoder: "
+                   "source_tokens, the source (reversed first when zoo.decoding's reverse_source) padded with <pad> "
+                   "to its source_len -> the states a decoder_step starts from; decoder_step: token (<start> first, "
+                   "then the previous answer) and the states -> logits (batch, vocab) and next_<state> to feed back, "
+                   "until <end> or target_len tokens.")
+    int8_budget = QualityBudget(max_loss=0.005, higher_is_better=True)
+    hub_pipeline = "text2text-generation"
     check_examples = 1000
     api = ("translate",)
     commands = ("translate",)
