@@ -145,6 +145,25 @@ def test_quantize_needs_a_format_with_an_int8_variant(tmp_path, capsys):
     assert not (tmp_path / "e").exists()
 
 
+@pytest.mark.parametrize("name", sorted(pretrained.shipped()))
+def test_every_shipped_model_carries_int8_files_whose_figures_hold(name):
+    """The shipped ONNX int8 files: their cost, measured on the whole evaluation split when
+    shipped, within the task's budget; their check-slice figures re-measured here."""
+    from conftest import RECIPE_DATA
+
+    dataset = RECIPE_DATA.get(name)
+    if dataset and not DATA[dataset].exists():
+        pytest.skip(f"{DATA[dataset]} is absent (apt-get install dataset-fashion-mnist / ../shared/data)")
+    card = json.loads((pretrained.models_dir() / name / "card.json").read_text("utf-8"))
+    assert "onnx-int8" in card["export"]["formats"]
+    cost = card["export"]["verification"]["int8"]["onnx-int8"]
+    assert cost["cost"] <= cost["budget"]
+    check = card["check"]
+    measured = zoo.load(name, engine="onnx-int8").evaluate(limit=check["examples"])
+    for metric, value in check["onnx-int8"].items():
+        assert abs(measured[metric] - value) <= check["tolerance"], (metric, measured[metric], value)
+
+
 def test_refresh_remakes_the_export_and_card_and_keeps_the_figures(tmp_path):
     """`zoo ship --refresh` on a copy of a shipped model: the int8 variant added, the card's
     front matter written, every file listed again; the model and its figures unchanged."""
@@ -157,8 +176,9 @@ def test_refresh_remakes_the_export_and_card_and_keeps_the_figures(tmp_path):
                             env=subprocess_env(), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     after = json.loads((folder / "card.json").read_text("utf-8"))
-    for key in ("metrics", "validation", "check", "samples", "training", "model_options"):
+    for key in ("metrics", "validation", "samples", "training", "model_options"):
         assert after[key] == before[key], key
+    assert after["check"] == {**before["check"], "onnx-int8": after["check"]["onnx-int8"]}
     assert after["files"]["model.keras"] == before["files"]["model.keras"]
     assert after["export"]["formats"] == ["onnx", "onnx-int8"]
     assert pretrained.check_files(folder) == []

@@ -116,10 +116,11 @@ def render(card: dict) -> str:
     for name, value in card["validation"].items():
         lines.append(f"| `{name}` | validation, best epoch ({t['best_epoch']}) | {_fmt(value)} |")
     check = card["check"]
+    engines = [engine for engine in card["export"]["formats"] if engine in check]
     lines += ["", f"Check slice (first {check['examples']:,} test examples):", "",
-              f"| metric | keras | {exported} |", "|---|---|---|"]
+              "| metric | keras | " + " | ".join(engines) + " |", "|---|---|" + "---|" * len(engines)]
     for name, value in check["keras"].items():
-        lines.append(f"| `{name}` | {_fmt(value)} | {_fmt(check[exported].get(name))} |")
+        lines.append(f"| `{name}` | {_fmt(value)} | " + " | ".join(_fmt(check[e].get(name)) for e in engines) + " |")
     lines += _int8_lines(card["export"]["verification"].get("int8", {}))
     lines += _figure_lines(card.get("figures", {}), exported)
     lines += ["", "Reproduce (the run folder, then this folder from it):", "", "```",
@@ -156,8 +157,9 @@ def _int8_lines(int8: dict) -> list[str]:
     """The int8 artifacts' cost, as the export measured it before publishing them."""
     if not int8:
         return []
-    lines = ["", "int8 artifacts (weights quantized to int8), measured by `zoo ship` on the evaluation split against "
-             "float32, and published only within the budget:", "",
+    lines = ["", "int8 artifacts (weights quantized to int8): the main figure measured by their export on the whole "
+             "evaluation split against float32 Keras's; an artifact costing more than the budget is not published "
+             "(examples: pictures, problems, or text windows):", "",
              "| engine | metric | float32 | int8 | cost | budget | examples |", "|---|---|---|---|---|---|---|"]
     return lines + [f"| `{engine}` | `{c['name']}` | {c['float32']:.4f} | {c['int8']:.4f} | {c['cost']:+.4f} | "
                     f"{c['budget']:g} | {c['examples']:,} |" for engine, c in int8.items()]

@@ -96,6 +96,10 @@ def refresh(folder, *, quantize: str | None = None, data_dir=None) -> dict:
             _export(staging, quantize=quantize, data_dir=data_dir, tolerance=tolerance)
             manifest = json.loads((staging / "export" / MANIFEST).read_text("utf-8"))
             card["export"] = {"formats": manifest["formats"], "verification": manifest["verification"]}
+            for engine in manifest["formats"]:  # a new engine's check figures (the others are kept)
+                if engine not in card["check"]:
+                    card["check"][engine] = load(staging, engine).evaluate(limit=card["check"]["examples"],
+                                                                          data_dir=data_dir)
             if quantize and "--quantize" not in card["ship_command"]:
                 card["ship_command"] += f" --quantize {quantize}"
             card["size_bytes"] = sum(p.stat().st_size for p in staging.rglob("*") if p.is_file())
@@ -159,10 +163,10 @@ def _card(folder: pathlib.Path, name: str, recipe, config, figures, *, data_dir)
     task = get_task(recipe.task)
     metrics, validation = figures
     examples = task.check_examples
-    models = {engine: load(folder, engine) for engine in (formats.KERAS, *SHIPPED_FORMATS)}
+    export_manifest = json.loads((folder / "export" / MANIFEST).read_text("utf-8"))
+    models = {engine: load(folder, engine) for engine in (formats.KERAS, *export_manifest["formats"])}
     check = {engine: model.evaluate(limit=examples, data_dir=data_dir) for engine, model in models.items()}
     shipped_export = models[SHIPPED_FORMATS[0]]
-    export_manifest = json.loads((folder / "export" / MANIFEST).read_text("utf-8"))
     precision = config.get("precision", "float32")
     return {
         "name": name,
