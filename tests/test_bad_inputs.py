@@ -179,6 +179,8 @@ def world(tmp_path_factory, word_pairs_run):
     add("notes/todo.txt", "precious", binary=False)
     paths["NOTES"] = root / "notes"
     add("a_file", b"precious")
+    add("drawn.png", b"a picture drawn earlier")
+    paths["EXISTING_PNG"] = root / "drawn.png"
     paths["DIR"] = root
 
     good = write_idx_dir(root / "idx_good")
@@ -243,6 +245,7 @@ def world(tmp_path_factory, word_pairs_run):
              lambda folder: reverse_json_list(folder / "export" / "manifest.json", "classes"))
     tampered("tampered_extra_file", "seq2seq_word_pairs", lambda folder: (folder / "notes.txt").write_text("x"))
     tampered("tampered_missing_file", "seq2seq_word_pairs", lambda folder: (folder / "vocab.json").unlink())
+    tampered("tampered_no_card", "simple_rnn_fashion_mnist", lambda folder: (folder / "card.json").unlink())
     return paths
 
 
@@ -413,6 +416,21 @@ CASES = {
     "shipped export manifest edited": ["predict", "{TAMPERED_MANIFEST}", "{ZERO_ROWS_NPY}"],
     "shipped folder with an extra file": ["translate", "{TAMPERED_EXTRA_FILE}", "man"],
     "shipped folder with a file missing": ["translate", "{TAMPERED_MISSING_FILE}", "man", "--engine", "keras"],
+    "shipped folder without its card.json, keras": ["predict", "{TAMPERED_NO_CARD}", "{ZERO_ROWS_NPY}", "--engine",
+                                                   "keras"],
+    "shipped folder without its card.json, onnx": ["predict", "{TAMPERED_NO_CARD}", "{ZERO_ROWS_NPY}"],
+    # counts past what the engines hold (a traceback after `Epoch 1/...` once)
+    "train for more epochs than 32 bits hold": ["train", "seq2seq_word_pairs", "--preset", "tiny", "--epochs",
+                                                "99999999999999999999999", "--out", "{DIR}/new_run"],
+    "train with a batch larger than 32 bits hold": ["train", "seq2seq_word_pairs", "--batch-size", str(2**31),
+                                                    "--out", "{DIR}/new_run"],
+    "train with a limit larger than 32 bits hold": ["train", "seq2seq_word_pairs", "--limit", str(2**40),
+                                                    "--out", "{DIR}/new_run"],
+    # --out of generate follows the --overwrite rule of train, export and ship
+    "draw onto an existing file": ["generate", "lstm_fashion_mnist_generator", "--class", "Bag", "--out",
+                                   "{EXISTING_PNG}"],
+    "overwrite without --out": ["generate", "lstm_fashion_mnist_generator", "--class", "Bag", "--overwrite"],
+    "overwrite for a language model": ["generate", "char_lm_lyrics", "--prompt", "a", "--overwrite"],
 }
 MANIFEST_CASES = ["task", "no_model", "dtype", "dtype_bogus", "shape", "inputs_empty", "input_name", "files",
                   "vocab_kind", "vocab_chars", "vocab_size", "vocab_dup", "vocab_missing", "decoding",
@@ -438,6 +456,14 @@ MESSAGES = {
     "shipped export manifest edited": "export/manifest.json: sha256 differs from card.json",
     "shipped folder with an extra file": "notes.txt: not listed in card.json",
     "shipped folder with a file missing": "vocab.json: listed in card.json but missing",
+    "shipped folder without its card.json, keras": "a shipped model without its card.json",
+    "shipped folder without its card.json, onnx": "a shipped model without its card.json",
+    "train for more epochs than 32 bits hold": "'--epochs': 99999999999999999999999 is not in the range 1<=x<=2147483647",
+    "train with a batch larger than 32 bits hold": "'--batch-size': 2147483648 is not in the range",
+    "train with a limit larger than 32 bits hold": "'--limit': 1099511627776 is not in the range",
+    "draw onto an existing file": "the file exists; pass --overwrite to replace it",
+    "overwrite without --out": "--overwrite: it replaces the file --out names",
+    "overwrite for a language model": "--overwrite: a language model continues --prompt texts",
     "translate an addition model 12+": "expected two numbers of 1 to 3 digits joined by +",
     "draw an unknown class": "class 'Sneakers': expected one of T-shirt/top, Trouser, Pullover",
     "draw no class": "--class: ",
@@ -447,10 +473,6 @@ MESSAGES = {
     "draw with a prompt": "--prompt: ",
     "continue a text with a class": "--class: a language model continues --prompt texts",
 }
-
-
-def test_the_catalogue_is_large():
-    assert len(CASES) >= 100
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -529,3 +551,15 @@ def test_the_python_api_refuses_what_the_cli_refuses(name, engine, shipped_model
         capsys.readouterr()
         assert main(["--backend", BACKEND, *cli, "--engine", engine]) == 2
         assert capsys.readouterr().err == f"zoo: error: {message}\n"
+
+
+def test_the_python_api_bounds_the_counts_a_run_takes(tmp_path):
+    """zoo.train's counts are checked as the CLI's are, before a run folder is made."""
+    recipe = load_recipe("seq2seq_word_pairs")
+    with pytest.raises(ZooError, match=r"epochs 100000000000000000000000; expected a whole number in 1\.\.2147483647"):
+        recipe.replace(epochs=10**23)
+    with pytest.raises(ZooError, match="batch_size 0; expected a whole number"):
+        recipe.replace(batch_size=0)
+    with pytest.raises(ZooError, match=r"--limit 1099511627776: expected a whole number in 1\.\.2147483647"):
+        train(recipe.replace(preset="tiny", epochs=1), out_dir=tmp_path / "run", limit=2**40, verbose=0)
+    assert not any(tmp_path.iterdir())

@@ -147,7 +147,8 @@ def test_the_command_writes_a_grid_and_refuses_what_it_cannot_do(generator, tmp_
     assert capsys.readouterr().out.splitlines()[0] == "Trouser 1:"
     before = png.read_bytes()
     for args, message in [
-        (["--class", "Sneakers", "--out", png], "class 'Sneakers': expected one of T-shirt/top"),
+        (["--class", "Sneakers", "--out", png, "--overwrite"], "class 'Sneakers': expected one of T-shirt/top"),
+        (["--class", "Bag", "--out", png], "the file exists; pass --overwrite to replace it"),
         (["--prompt", "abc"], "--prompt: "),
         (["--class", "Bag", "--length", 5], "--length: "),
         (["--class", "Bag", "--out", tmp_path / "bags.jpg"], "expected a file name ending in .png"),

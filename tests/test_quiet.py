@@ -61,11 +61,22 @@ def test_train_and_export_print_only_their_report(cli_run, env, tmp_path):
 @pytest.mark.parametrize("args", [
     ["translate", "seq2seq_addition", "1+1", "--engine", "keras"],
     ["predict", "simple_rnn_binary_addition", "23+42"],
+    # On torch, something probes importlib.util.find_spec("tensorflow") before importing it.
+    ["generate", "lstm_fashion_mnist_generator", "--class", "Bag", "--seed", "0", "--engine", "keras"],
 ])
 def test_commands_on_shipped_models_print_nothing_on_stderr(env, args):
     result = zoo(env, *args)
     assert result.returncode == 0 and result.stdout
     assert result.stderr == ""
+
+
+def test_a_probe_for_tensorflow_does_not_undo_the_quiet_import(env):
+    """Libraries look TensorFlow up (find_spec) before importing it; the import that follows
+    is still held back."""
+    code = ("import importlib.util; from zoo import backend; backend.quiet_tensorflow_import(); "
+            "assert importlib.util.find_spec('tensorflow') is not None; import tensorflow")
+    result = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, text=True)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
 
 
 def test_the_python_api_prints_nothing_on_stderr(env):

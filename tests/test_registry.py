@@ -47,6 +47,21 @@ def test_the_catalogue_matches_every_built_family_and_preset():
     assert catalogue() == build_catalogue(), f"zoo/models/catalogue.json is stale; rewrite it with {WRITE_CATALOGUE}"
 
 
+def test_the_readme_lists_exactly_the_registered_families():
+    """The landing page's family table (and its count in words) follows the registry."""
+    import re
+
+    from conftest import REPO
+
+    readme = open(f"{REPO}/README.md", encoding="utf-8").read()
+    table = readme[readme.index("| model | what it is |"):readme.index("## Pretrained models")]
+    listed = {name for row in table.splitlines()[2:] if row.startswith("|")
+              for name in re.findall(r"`([a-z_0-9]+)`", row.split("|")[1])}
+    assert listed == set(list_models())
+    words = ["Ten", "Eleven", "Twelve", "Thirteen", "Fourteen", "Fifteen"]
+    assert f"{words[len(list_models()) - 10]} families" in readme
+
+
 def test_importing_zoo_does_not_import_keras(python_env):
     code = "import sys, zoo, zoo.cli; assert 'keras' not in sys.modules, 'keras imported'"
     subprocess.run([PYTHON, "-c", code], check=True, env=python_env)

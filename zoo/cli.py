@@ -11,6 +11,7 @@ from zoo import formats
 from zoo.backend import (BACKENDS, OPTIMIZER_NOT_LOADED, ignore_warnings,
                          quiet_tensorflow_import, set_verbose, use_backend)
 from zoo.errors import ZooError, report
+from zoo.recipe import MAX_COUNT
 
 
 class FiniteFloat(click.FloatRange):
@@ -28,6 +29,7 @@ class FiniteFloat(click.FloatRange):
 
 
 SEED = click.IntRange(0, 2**32 - 1)
+COUNT = click.IntRange(1, MAX_COUNT)  # epochs, batch size, examples
 
 # Options several commands share, declared once.
 _DATA_DIR = click.option("--data-dir", type=click.Path(),
@@ -58,6 +60,8 @@ def _sampling_options(command):
         click.option("--out", type=click.Path(dir_okay=False),
                      help="Image generators: write the pictures as one PNG grid, a row per class "
                           "[default: print them as text]."),
+        click.option("--overwrite", is_flag=True, default=None,
+                     help="Image generators: replace the file --out names if it exists."),
         click.option("--temperature", type=float, default=1.0, show_default=True, help=">= 0; 0 = greedy."),
         click.option("--seed", type=int, help="Seed for reproducible samples (0 to 2**32 - 1)."),
     ]):
@@ -118,14 +122,14 @@ def _echo_json(data: dict) -> None:
 
 @cli.command("train")
 @click.argument("recipe_name", metavar="RECIPE")
-@click.option("--epochs", type=click.IntRange(min=1), help="Override the recipe's epochs.")
-@click.option("--batch-size", type=click.IntRange(min=1), help="Override the recipe's batch size.")
+@click.option("--epochs", type=COUNT, help="Override the recipe's epochs.")
+@click.option("--batch-size", type=COUNT, help="Override the recipe's batch size.")
 @click.option("--learning-rate", type=FiniteFloat(min=0, min_open=True), help="Override the learning rate.")
 @click.option("--preset", help="Model preset (tiny for smoke runs): its sizes replace the recipe's, the recipe's "
                                 "other model options stay; default: the recipe's.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: runs/RECIPE].")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for weights, data split and sampling.")
-@click.option("--limit", type=click.IntRange(min=1), help="At most this many examples per split (quick runs).")
+@click.option("--limit", type=COUNT, help="At most this many examples per split (quick runs).")
 @_DATA_DIR
 @click.option("--data-source", type=click.Choice(["idx", "tfds"]), help="Image recipes: IDX files or tfds.")
 @click.option("--text-file", type=click.Path(), help="Language models: train on this UTF-8 file instead.")
@@ -222,11 +226,12 @@ def predict_command(model_ref, inputs, as_json, invert, engine):
 @_MODEL
 @_sampling_options
 @_ENGINE
-def generate_command(model_ref, prompts, length, top_k, top_p, classes, count, out, temperature, seed, engine):
+def generate_command(model_ref, prompts, length, top_k, top_p, classes, count, out, overwrite, temperature, seed,
+                     engine):
     """Continue each --prompt with the language model MODEL, one step per character; or draw
     --count pictures of each --class with the image generator MODEL, one step per row."""
     _run("generate", model_ref, engine, prompts=prompts, length=length, top_k=top_k, top_p=top_p, classes=classes,
-         count=count, out=out, temperature=temperature, seed=seed)
+         count=count, out=out, overwrite=overwrite or None, temperature=temperature, seed=seed)
 
 
 @cli.command("translate")

@@ -19,19 +19,23 @@ Wrapper = Callable[[Callable, object], None]
 
 
 class _WrappedLoader(importlib.abc.Loader):
-    def __init__(self, loader, wrapper: Wrapper):
-        self.loader, self.wrapper = loader, wrapper
+    def __init__(self, loader, finder: "_FirstImportFinder"):
+        self.loader, self.finder = loader, finder
 
     def create_module(self, spec):
         return self.loader.create_module(spec)
 
     def exec_module(self, module):
         module.__loader__ = module.__spec__.loader = self.loader  # the module keeps its own loader
-        self.wrapper(self.loader.exec_module, module)
+        sys.meta_path[:] = [finder for finder in sys.meta_path if finder is not self.finder]  # once
+        self.finder.wrapper(self.loader.exec_module, module)
 
 
 class _FirstImportFinder(importlib.abc.MetaPathFinder):
-    """Finds `name` with the other finders and wraps its loader, once."""
+    """Finds `name` with the other finders and wraps its loader; it leaves ``sys.meta_path``
+    when the module is loaded, not when it is first looked up: a probe such as
+    ``importlib.util.find_spec("tensorflow")`` (libraries check what is installed) loads
+    nothing, and the import that follows must still be wrapped."""
 
     def __init__(self, name: str, wrapper: Wrapper):
         self.name, self.wrapper = name, wrapper
@@ -39,12 +43,13 @@ class _FirstImportFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path=None, target=None):
         if fullname != self.name:
             return None
-        sys.meta_path[:] = [finder for finder in sys.meta_path if finder is not self]
         for finder in sys.meta_path:
-            spec = finder.find_spec(fullname, path, target) if hasattr(finder, "find_spec") else None
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
             if spec is not None:
                 if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = _WrappedLoader(spec.loader, self.wrapper)
+                    spec.loader = _WrappedLoader(spec.loader, self)
                 return spec
         return None
 

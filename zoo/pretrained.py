@@ -24,6 +24,7 @@ from zoo.manifest import MANIFEST
 
 MODELS_ENV = "ZOO_MODELS_DIR"
 CARD = "card.json"
+CARD_TEXT = "README.md"  # the model card a shipped folder holds beside card.json
 
 
 def engines() -> tuple[str, ...]:
@@ -68,7 +69,8 @@ def headline(card: dict) -> tuple[str, float]:
 
 def resolve(name_or_folder) -> pathlib.Path:
     """The folder of a shipped model's name, or the run or export folder given; a shipped
-    folder (it has a card) only after every file matches its card."""
+    folder (it has a card) only after every file matches its card, and one that lost its
+    ``card.json`` (its model card README.md is still there) not at all."""
     path = pathlib.Path(name_or_folder)
     folder = models_dir()
     if not path.is_dir() and folder is not None and "/" not in str(name_or_folder):
@@ -76,6 +78,10 @@ def resolve(name_or_folder) -> pathlib.Path:
     if path.is_dir():
         if (path / CARD).is_file():
             _verify_shipped(path)
+        elif (path / CARD_TEXT).is_file():
+            # A shipped folder whose card.json is gone: nothing vouches for its files any more.
+            raise ZooError(f"{path}: a shipped model without its {CARD}, which lists the sha256 of every file; "
+                           f"refusing unchecked files (restore it, e.g. `git checkout {path}`, or ship it again)")
         return path
     names = ", ".join(shipped()) or "none"
     where = f"in {folder}" if folder else f"(no saved_models/ beside this package; set {MODELS_ENV})"

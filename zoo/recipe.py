@@ -20,6 +20,9 @@ from zoo.errors import ZooError
 
 
 SCHEDULES = ("plateau", "cosine")
+# The largest count (epochs, batch size, examples) a run takes: the engines hold them in 32-bit
+# integers, and a larger one used to fail inside Keras after the run folder was made.
+MAX_COUNT = 2**31 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +68,10 @@ class Recipe:
     description: str = ""
 
     def __post_init__(self):
+        for field in ("epochs", "batch_size"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
+                raise ZooError(f"recipe {self.name!r}: {field} {value!r}; expected a whole number in 1..{MAX_COUNT}")
         if self.schedule not in SCHEDULES:
             raise ZooError(f"recipe {self.name!r}: schedule {self.schedule!r}; expected one of {', '.join(SCHEDULES)}")
 

@@ -18,10 +18,9 @@ from zoo import cards, formats, runs, storage
 from zoo.environment import machine
 from zoo.errors import ZooError, first_line
 from zoo.manifest import MANIFEST
-from zoo.pretrained import CARD, load, resolve
+from zoo.pretrained import CARD, CARD_TEXT, load, resolve
 from zoo.tasks import get_task
 
-CARD_TEXT = "README.md"
 # How far a re-measured check figure may be from the card's (CI re-measures every shipped
 # model on every backend and through onnxruntime).
 CHECK_TOLERANCE = 0.002

@@ -24,7 +24,7 @@ from zoo import distribute as distribution
 from zoo.environment import library_versions
 from zoo.errors import ZooError
 from zoo.plots import plot_history
-from zoo.recipe import Recipe
+from zoo.recipe import MAX_COUNT, Recipe
 from zoo.registry import create_model
 from zoo.tasks import get_task
 from zoo.tasks.datasets import DataEpoch
@@ -135,7 +135,7 @@ def train(recipe: Recipe, *, out_dir=None, seed: int = 0, limit: int | None = No
     :mod:`zoo.distribute`; with several workers, only worker 0 writes `out_dir`.
     """
     out_dir = pathlib.Path(out_dir or DEFAULT_RUNS_DIR / recipe.name)
-    _check_seed(seed)
+    _check_seed(seed, limit)
     distribution.check_precision(precision or recipe.precision)
     # First: TensorFlow's multi-worker strategy must exist before TensorFlow runs anything.
     place = distribution.placement(distribute)
@@ -155,9 +155,11 @@ def _worker_dir(out_dir: pathlib.Path, place) -> pathlib.Path:
     return out_dir if place.is_chief else out_dir.with_name(f"{out_dir.name}.worker-{place.worker}")
 
 
-def _check_seed(seed) -> None:
+def _check_seed(seed, limit=None) -> None:
     if not isinstance(seed, int) or not 0 <= seed < 2**32:
         raise ZooError(f"--seed {seed}: expected a whole number in 0..{2**32 - 1}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_COUNT):
+        raise ZooError(f"--limit {limit}: expected a whole number in 1..{MAX_COUNT}")
 
 
 def _train_locked(recipe, out_dir, *, seed, limit, data_dir, overwrite, verbose, extra_callbacks, place,

@@ -340,13 +340,11 @@ def grid(pictures, *, labels=None, scale: int = 2, gap: int = 2):
     return canvas
 
 
-def write_png(path, image) -> None:
-    """Write a PIL image as a PNG at `path` atomically (a failed write leaves what was there);
-    a path that is not a writable .png file is a one-line DataError."""
-    import io
+def png_path(path, *, overwrite: bool = False):
+    """`path` as a PNG file to write, checked before any work is done: a .png name in an
+    existing folder, and no file there already unless `overwrite` (as `zoo train`, `export`
+    and `ship` ask for --overwrite); else a one-line DataError."""
     import pathlib
-
-    from zoo import storage
 
     path = pathlib.Path(path)
     if path.suffix.lower() != ".png":
@@ -355,6 +353,19 @@ def write_png(path, image) -> None:
         raise DataError(f"--out {path}: a folder; expected a .png file name")
     if not path.parent.is_dir():
         raise DataError(f"--out {path}: no folder {path.parent}; create it first")
+    if (path.exists() or path.is_symlink()) and not overwrite:
+        raise DataError(f"--out {path}: the file exists; pass --overwrite to replace it, or choose another name")
+    return path
+
+
+def write_png(path, image, *, overwrite: bool = False) -> None:
+    """Write a PIL image as a PNG at `path` atomically (a failed write leaves what was there);
+    a path :func:`png_path` refuses is a one-line DataError."""
+    import io
+
+    from zoo import storage
+
+    path = png_path(path, overwrite=overwrite)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     try:

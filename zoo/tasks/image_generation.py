@@ -209,19 +209,24 @@ class ImageGeneration(ImageTask):
         return {"agreement": float(agree.mean()), "per_class": per_class, "seed": seed, "temperature": temperature,
                 "by_class": {name: float(row.mean()) for name, row in zip(model.classes, agree)}}
 
-    def generate_command(self, model, *, classes=(), count=None, out=None, temperature=1.0, seed=None,
+    def generate_command(self, model, *, classes=(), count=None, out=None, overwrite=None, temperature=1.0, seed=None,
                          **options) -> list[str]:
-        """A PNG grid (one row per class) at `out`, or the pictures as text."""
+        """A PNG grid (one row per class) at `out` (an existing file only with `overwrite`), or
+        the pictures as text."""
         refuse_options(options, f"{model.origin} draws pictures of a --class; it takes --class, --count, "
-                                f"--temperature, --seed and --out")
+                                f"--temperature, --seed, --out and --overwrite")
         if not classes:
             raise ZooError(f"--class: {model.origin} draws a class's pictures; name one of {', '.join(model.classes)}")
+        if out is not None:
+            images.png_path(out, overwrite=bool(overwrite))
+        elif overwrite:
+            raise ZooError("--overwrite: it replaces the file --out names; give --out")
         pictures = self.generate(model, list(classes), 1 if count is None else count, temperature=temperature,
                                  seed=seed)
         if out is None:
             return [line for name, row in zip(classes, pictures) for i, picture in enumerate(row)
                     for line in (f"{name} {i + 1}:", *_text_picture(picture))]
-        images.write_png(out, images.grid(pictures, labels=list(classes)))
+        images.write_png(out, images.grid(pictures, labels=list(classes)), overwrite=bool(overwrite))
         return [f"{out}: {pictures.shape[0]} x {pictures.shape[1]} pictures ({', '.join(classes)})"]
 
     def export_checks(self, keras_model, exported, real_inputs) -> tuple[dict, list]:
