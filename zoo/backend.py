@@ -118,12 +118,13 @@ def stderr_held():
 
 def _load_tensorflow_quietly(exec_module, module) -> None:
     """Run TensorFlow's own loader with its start-up lines held back (and, where no GPU is
-    visible, its CUDA probe, which fails with a logged error)."""
-    if verbose() or _user_chose_tf_log_level():
+    visible, its CUDA probe, which fails with a logged error). Whether the user chose a log
+    level was decided when the hook was installed: a library imported since may have set one
+    of its own (Keras on jax sets TF_CPP_MIN_LOG_LEVEL=1), which is not the user's choice."""
+    if verbose():
         exec_module(module)
         return
-    if TF_LOG_LEVEL_ENV not in os.environ:  # INFO and WARNING lines after start-up
-        os.environ[TF_LOG_LEVEL_ENV] = _SET_HERE[TF_LOG_LEVEL_ENV] = "2"
+    os.environ[TF_LOG_LEVEL_ENV] = _SET_HERE[TF_LOG_LEVEL_ENV] = "2"  # INFO and WARNING lines after start-up
     with stderr_held():
         exec_module(module)
     if no_gpu_visible():  # the probe, done now, held back too; it does not start the runtime
