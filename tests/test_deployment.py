@@ -18,7 +18,7 @@ from zoo.export import export_run
 from zoo.formats import litert_format, openvino_format
 from zoo.manifest import METADATA_PREFIX
 
-from conftest import DATA, REPO, subprocess_env
+from conftest import DATA, RECIPE_DATA, REPO, require_data, subprocess_env
 
 SAVED = REPO + "/saved_models"
 EXACT = ("onnx", "savedmodel", "litert", "openvino")
@@ -47,7 +47,7 @@ def manifest_of(folder):
 @pytest.mark.parametrize("name", ["simple_rnn_binary_addition", "seq2seq_word_pairs", "char_lm_lyrics"])
 def test_every_artifact_exports_to_five_formats_and_int8_verified(exports, name):
     if name not in exports:
-        pytest.skip(f"{DATA['jaychou_lyrics']} is absent (../shared/data)")
+        require_data("jaychou_lyrics")
     folder = exports[name]
     manifest = manifest_of(folder)
     assert manifest["formats"] == [*ALL, *INT8]
@@ -83,7 +83,7 @@ def test_every_engine_answers_through_the_command_line(exports, engine, capsys):
 
 def test_litert_and_openvino_stream_text_as_onnx_does(exports):
     if "char_lm_lyrics" not in exports:
-        pytest.skip(f"{DATA['jaychou_lyrics']} is absent (../shared/data)")
+        require_data("jaychou_lyrics")
     folder = exports["char_lm_lyrics"]
     texts = {engine: zoo.load(folder, engine).generate(["分开", "我"], 30, temperature=0.8, seed=1)
              for engine in ("onnx", "litert", "openvino")}
@@ -149,11 +149,8 @@ def test_quantize_needs_a_format_with_an_int8_variant(tmp_path, capsys):
 def test_every_shipped_model_carries_int8_files_whose_figures_hold(name):
     """The shipped ONNX int8 files: their cost, measured on the whole evaluation split when
     shipped, within the task's budget; their check-slice figures re-measured here."""
-    from conftest import RECIPE_DATA
-
-    dataset = RECIPE_DATA.get(name)
-    if dataset and not DATA[dataset].exists():
-        pytest.skip(f"{DATA[dataset]} is absent (apt-get install dataset-fashion-mnist / ../shared/data)")
+    if name in RECIPE_DATA:
+        require_data(RECIPE_DATA[name])
     card = json.loads((pretrained.models_dir() / name / "card.json").read_text("utf-8"))
     assert "onnx-int8" in card["export"]["formats"]
     cost = card["export"]["verification"]["int8"]["onnx-int8"]

@@ -41,8 +41,9 @@ def front_matter(card: dict) -> dict:
     """The card's hub metadata: ``library_name``, ``license``, ``tags``, ``datasets``,
     ``pipeline_tag``, ``model-index`` (each figure with its split) and the data's licence."""
     task = get_task(card["task"])
-    data = DATASETS.get(task.data_key(card["data"]), GENERATED)
-    dataset = {"name": data["name"], "type": data["id"] or task.data_key(card["data"]) or "generated"}
+    key = task.data_key(card["data"])
+    data = DATASETS.get(key, GENERATED)
+    dataset = {"name": data["name"], "type": data["id"] or key or "generated"}
     hub_task = {"type": task.hub_pipeline or card["task"], "name": card["task"].replace("_", " ")}
     results = []
     for split, figures in (("test", _split_figures(card["metrics"], ("test_", "train_"))),
@@ -53,14 +54,13 @@ def front_matter(card: dict) -> dict:
                             "metrics": [{"type": name.split("_", 1)[1], "name": name, "value": value}
                                         for name, value in figures.items()]})
     formats = card["export"]["formats"]
-    matter = {"library_name": "keras", "license": LICENSE,
+    return {"library_name": "keras", "license": LICENSE,
               "tags": list(dict.fromkeys(["keras", "keras-rnn-zoo", "recurrent-neural-network", card["model"],
                                           card["task"], *formats])),
               "datasets": [data["id"]] if data["id"] else [],
               "data_license": data["license"],
               **({"pipeline_tag": task.hub_pipeline} if task.hub_pipeline else {}),
               "model-index": [{"name": card["name"], "results": results}]}
-    return matter
 
 
 def _split_figures(metrics: dict, prefixes: tuple) -> dict:

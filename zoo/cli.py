@@ -260,7 +260,7 @@ def translate_command(model_ref, texts, beam, engine):
 def ship_command(run_dir, out, overwrite, data_dir, tolerance, quantize, refresh):
     """Make a finished run a shipped model: compact files, a verified ONNX export, the figures
     re-measured on a slice of the test data, and a model card (README.md)."""
-    from zoo.pretrained import models_dir, resolve
+    from zoo.pretrained import models_dir
     from zoo.runs import load_run_config
     from zoo.ship import refresh as refresh_shipped, ship
 
@@ -270,7 +270,7 @@ def ship_command(run_dir, out, overwrite, data_dir, tolerance, quantize, refresh
         if given:
             raise ZooError(f"{given[0]}: not with --refresh, which rewrites the shipped folder in place with its "
                            f"own tolerance")
-        card = refresh_shipped(resolve(run_dir), quantize=quantize, data_dir=data_dir)
+        card = refresh_shipped(run_dir, quantize=quantize, data_dir=data_dir)
         _echo_json({"refreshed": card["name"], "size_bytes": card["size_bytes"], "formats": card["export"]["formats"]})
         return
     recipe, _ = load_run_config(run_dir)

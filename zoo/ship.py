@@ -75,16 +75,15 @@ def ship(run_dir, out, *, data_dir=None, tolerance=None, overwrite: bool = False
     return card
 
 
-def refresh(folder, *, quantize: str | None = None, data_dir=None) -> dict:
+def refresh(name_or_folder, *, quantize: str | None = None, data_dir=None) -> dict:
     """Remake a shipped model's export and model card with this version of the zoo, its model
     and figures unchanged: the export is made again from its ``model.keras`` (its files now
     say what they are; `quantize` "int8" adds the int8 variant) and verified as every export
     is, and the card is rendered again (its hub front matter). Built beside the folder and
     swapped in whole. Returns the card."""
-    folder = pathlib.Path(folder).resolve()
+    folder = resolve(name_or_folder).resolve()  # a shipped folder's files checked against its card
     if not is_shipped(folder):
         raise ZooError(f"{folder}: not a shipped model (no {CARD}); make one with `zoo ship RUN_DIR`")
-    resolve(folder)  # every file as its card lists it, or a one-line error
     card = json.loads((folder / CARD).read_text("utf-8"))
     with storage.folder_lock(folder, "shipped model"):
         with storage.staging(folder, "refreshing") as staging:
