@@ -3,7 +3,6 @@
 from zoo.recipe import Recipe
 
 RECIPE = Recipe(
-    name="char_lm_lyrics",
     model="char_lm",
     task="language_model",
     # The tutorial's consecutive sampling: the hidden state carries from batch to batch.

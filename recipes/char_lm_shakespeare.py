@@ -3,7 +3,6 @@
 from zoo.recipe import Recipe
 
 RECIPE = Recipe(
-    name="char_lm_shakespeare",
     model="char_lm",
     task="language_model",
     data={"source": "tiny_shakespeare", "seq_len": 100, "sample_prompt": "ROMEO:"},

@@ -3,7 +3,6 @@
 from zoo.recipe import Recipe
 
 RECIPE = Recipe(
-    name="hawk_fashion_mnist",
     model="hawk_classifier",
     task="classification",
     # The LSTM recipe's data (lstm_fashion_mnist): shifts of up to 2 pixels and mirroring.

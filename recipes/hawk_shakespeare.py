@@ -3,7 +3,6 @@
 from zoo.recipe import Recipe
 
 RECIPE = Recipe(
-    name="hawk_shakespeare",
     model="hawk",
     task="language_model",
     # The LSTM recipe's windows and batch (char_lm_shakespeare), so the two compare step for step.

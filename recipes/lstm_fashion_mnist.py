@@ -3,7 +3,6 @@
 from zoo.recipe import Recipe
 
 RECIPE = Recipe(
-    name="lstm_fashion_mnist",
     model="lstm_classifier",
     task="classification",
     # Shifts of up to 2 pixels and left-right mirroring: neither changes a garment's class.

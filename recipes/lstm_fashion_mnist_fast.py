@@ -3,7 +3,6 @@
 from zoo.recipe import Recipe
 
 RECIPE = Recipe(
-    name="lstm_fashion_mnist_fast",
     model="lstm_classifier",
     task="classification",
     data={"dataset": "fashion_mnist", "source": "idx", "validation_size": 5000},

@@ -3,7 +3,6 @@
 from zoo.recipe import Recipe
 
 RECIPE = Recipe(
-    name="lstm_fashion_mnist_generator",
     model="lstm_generator",
     task="image_generation",
     # 8 gray levels (zoo/tasks/image_generation.py says why); the judge is the shipped

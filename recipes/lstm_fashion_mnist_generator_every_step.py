@@ -6,7 +6,6 @@ from zoo.recipe import load_recipe
 # the same data and settings, so the two forms are measured side by side (docs/recipes.md).
 INITIAL_STATE = load_recipe("lstm_fashion_mnist_generator")
 RECIPE = INITIAL_STATE.replace(
-    name="lstm_fashion_mnist_generator_every_step",
     model_options={**INITIAL_STATE.model_options, "condition": "every_step"},
     description=__doc__.strip().splitlines()[0],
 )

@@ -3,7 +3,6 @@
 from zoo.recipe import Recipe
 
 RECIPE = Recipe(
-    name="lstm_mnist",
     model="lstm_classifier",
     task="classification",
     data={"dataset": "mnist", "source": "tfds", "validation_size": 5000},

@@ -3,7 +3,6 @@
 from zoo.recipe import Recipe
 
 RECIPE = Recipe(
-    name="seq2seq_addition",
     model="seq2seq",
     task="seq2seq",
     # Operand lengths drawn uniformly (1+1 as common a shape as 123+456); held-out sizes are

@@ -3,7 +3,6 @@
 from zoo.recipe import Recipe
 
 RECIPE = Recipe(
-    name="seq2seq_word_pairs",
     model="seq2seq",
     task="seq2seq",
     data={"task": "word_pairs"},

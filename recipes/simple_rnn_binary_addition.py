@@ -3,7 +3,6 @@
 from zoo.recipe import Recipe
 
 RECIPE = Recipe(
-    name="simple_rnn_binary_addition",
     model="simple_rnn_tagger",
     task="binary_addition",
     # The tutorial's 8-bit sums of operands below 128; the test split adds 16- and 32-bit sums.

@@ -3,7 +3,6 @@
 from zoo.recipe import Recipe
 
 RECIPE = Recipe(
-    name="simple_rnn_fashion_mnist",
     model="simple_rnn_classifier",
     task="classification",
     data={"dataset": "fashion_mnist", "source": "idx", "validation_size": 5000},

@@ -18,7 +18,7 @@ from zoo.export import export_run
 from zoo.formats import litert_format, openvino_format
 from zoo.manifest import METADATA_PREFIX
 
-from conftest import DATA, RECIPE_DATA, REPO, require_data, subprocess_env
+from conftest import DATA, REPO, require_data, require_recipe_data, subprocess_env
 
 SAVED = REPO + "/saved_models"
 EXACT = ("onnx", "savedmodel", "litert", "openvino")
@@ -149,8 +149,7 @@ def test_quantize_needs_a_format_with_an_int8_variant(tmp_path, capsys):
 def test_every_shipped_model_carries_int8_files_whose_figures_hold(name):
     """The shipped ONNX int8 files: their cost, measured on the whole evaluation split when
     shipped, within the task's budget; their check-slice figures re-measured here."""
-    if name in RECIPE_DATA:
-        require_data(RECIPE_DATA[name])
+    require_recipe_data(name)
     card = json.loads((pretrained.models_dir() / name / "card.json").read_text("utf-8"))
     assert "onnx-int8" in card["export"]["formats"]
     cost = card["export"]["verification"]["int8"]["onnx-int8"]

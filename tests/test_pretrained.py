@@ -19,7 +19,7 @@ from zoo.data.generated import FIRST_SUMS
 from zoo.recipe import list_recipes, load_recipe
 from zoo.tasks.image_generation import MIN_IDENTICAL, identical_share
 
-from conftest import DATA, RECIPE_DATA, REPO, subprocess_env
+from conftest import DATA, REPO, require_recipe_data, subprocess_env
 
 SAVED = pathlib.Path(REPO) / "saved_models"
 # Every recipe trainable on these machines ships (MNIST cannot be downloaded here).
@@ -35,9 +35,7 @@ def card_of(name):
 
 
 def require_data_of(name):
-    dataset = RECIPE_DATA.get(name)
-    if dataset and not DATA[dataset].exists():
-        pytest.skip(f"{DATA[dataset]} is absent (apt-get install dataset-fashion-mnist / ../shared/data)")
+    require_recipe_data(name)
 
 
 def test_every_trainable_recipe_ships_a_model_within_the_size_budget():

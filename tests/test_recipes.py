@@ -12,12 +12,7 @@ from zoo.cli import main
 from zoo.recipe import list_recipes, load_recipe
 from zoo.training import staging_dir, train
 
-from conftest import RECIPE_DATA, require_data
-
-
-def needs_data(recipe_name):
-    if recipe_name in RECIPE_DATA:
-        require_data(RECIPE_DATA[recipe_name])
+from conftest import require_recipe_data as needs_data
 
 
 def tiny(name, **changes):
@@ -29,12 +24,69 @@ def read_history(run):
         return list(csv.DictReader(f))
 
 
-def test_all_thirteen_recipes_exist():
-    assert set(list_recipes()) == {
-        "lstm_fashion_mnist", "lstm_fashion_mnist_fast", "simple_rnn_fashion_mnist", "hawk_fashion_mnist", "lstm_mnist",
-        "char_lm_shakespeare", "hawk_shakespeare", "char_lm_lyrics", "seq2seq_addition", "seq2seq_word_pairs",
-        "simple_rnn_binary_addition", "lstm_fashion_mnist_generator", "lstm_fashion_mnist_generator_every_step",
-    }
+def test_every_recipe_file_is_a_recipe_named_by_its_stem():
+    from zoo.recipe import recipes_dir
+
+    files = sorted(path.stem for path in recipes_dir().glob("*.py") if not path.name.startswith("_"))
+    assert list_recipes() == files
+    for name in files:
+        assert load_recipe(name).name == name
+
+
+@pytest.mark.parametrize("data, fragment", [
+    ({"source": "tiny_shakespeare", "seq_lenn": 100}, "unknown data key 'seq_lenn'; expected source, path"),
+    ({"source": "tiny_shakespeare", "seq_len": "100"}, "data key 'seq_len': '100'; expected a whole number"),
+    ({"source": "tiny_shakespeare", "seq_len": True}, "data key 'seq_len': True; expected a whole number"),
+    ({"source": "tiny_shakespeare", "sampling": "sequential"},
+     "data key 'sampling': 'sequential'; expected one of 'random', 'consecutive'"),
+    ({"seq_len": 100}, "data key 'source' is missing; expected a string"),
+])
+def test_a_recipe_with_an_unknown_or_mistyped_data_key_is_refused_at_load(tmp_path, capsys, data, fragment):
+    recipe = tmp_path / "my_lm.py"
+    recipe.write_text(f"from zoo.recipe import Recipe\nRECIPE = Recipe(model='char_lm', task='language_model', "
+                      f"data={data!r})\n")
+    assert zoo("train", recipe, "--out", tmp_path / "run") == 2
+    err = capsys.readouterr().err
+    assert f"recipe 'my_lm' ({recipe}): {fragment}" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_users_recipe_file_trains_resumes_and_is_listed(tmp_path, capsys, monkeypatch):
+    """A recipe kept outside the checkout: `zoo train PATH`, the same checks and run folder;
+    found by name in a folder of $ZOO_RECIPES_PATH, and `zoo recipes` says where it is."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    source = pathlib.Path(__file__).resolve().parents[1] / "recipes" / "seq2seq_word_pairs.py"
+    (folder / "my_pairs.py").write_text(source.read_text())
+    run = tmp_path / "run"
+    assert zoo("train", folder / "my_pairs.py", "--epochs", "1", "--preset", "tiny", "--out", run) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["recipe"]["name"] == "my_pairs"
+    assert zoo("train", folder / "my_pairs.py", "--epochs", "1", "--preset", "tiny", "--out", run) == 2
+    assert "--overwrite" in capsys.readouterr().err  # a finished run is kept, as for the zoo's own recipes
+    monkeypatch.setenv("ZOO_RECIPES_PATH", str(folder))
+    assert load_recipe("my_pairs").name == "my_pairs"
+    capsys.readouterr()
+    assert zoo("recipes") == 0
+    listing = capsys.readouterr().out
+    assert f"[{folder}]" in next(line for line in listing.splitlines() if line.startswith("my_pairs "))
+    assert "[" in next(line for line in listing.splitlines() if line.startswith("seq2seq_word_pairs "))
+
+
+def test_the_python_api_takes_the_options_of_zoo_train(tmp_path):
+    """zoo.train(recipe, ...) takes zoo train's options, its task's own among them."""
+    import zoo
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog. " * 40, encoding="utf-8")
+    metrics = zoo.train("char_lm_lyrics", preset="tiny", epochs=1, text_file=str(corpus), out_dir=tmp_path / "r",
+                        verbose=0)
+    assert metrics["epochs"] == 1
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["recipe"]["data"]["path"] == str(corpus)
+    from zoo.errors import ZooError
+
+    with pytest.raises(ZooError, match="data_source: not an option of recipe 'char_lm_lyrics'.*it takes text_file"):
+        zoo.train("char_lm_lyrics", preset="tiny", data_source="idx", out_dir=tmp_path / "s")
 
 
 def test_cosine_schedule_warms_up_then_decays_to_zero():

@@ -15,7 +15,8 @@ __version__ = "0.2.0"
 
 register_layers_with_keras()  # keras.saving.load_model(a zoo model) works after `import zoo`
 
-__all__ = ["create_model", "from_pretrained", "get_spec", "list_models", "load", "register_model", "__version__"]
+__all__ = ["create_model", "from_pretrained", "get_spec", "list_models", "load", "register_model", "train",
+           "__version__"]
 
 
 def load(name_or_folder, engine=None):
@@ -35,6 +36,17 @@ def from_pretrained(name_or_folder):
 
     with _quietly():
         return keras_model(name_or_folder)
+
+
+def train(recipe, **options) -> dict:
+    """Train a recipe (its name, a recipe file's path, or a :class:`zoo.recipe.Recipe`) as
+    ``zoo train`` does, with its options (``epochs=``, ``preset=``, ``out_dir=``, ``limit=``,
+    and the recipe's task's own, such as ``text_file=``); returns the test metrics. Set the
+    backend (KERAS_BACKEND) before the first call."""
+    from zoo.training import train as train_recipe
+
+    with _quietly():
+        return train_recipe(recipe, **options)
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ from zoo import formats
 from zoo.backend import (BACKENDS, OPTIMIZER_NOT_LOADED, ignore_warnings,
                          quiet_tensorflow_import, set_verbose, use_backend)
 from zoo.errors import ZooError, report
-from zoo.recipe import MAX_COUNT
+from zoo.recipe import DISTRIBUTE_MODES, MAX_COUNT, PRECISION_CHOICES
 
 
 class FiniteFloat(click.FloatRange):
@@ -31,45 +31,145 @@ class FiniteFloat(click.FloatRange):
 SEED = click.IntRange(0, 2**32 - 1)
 COUNT = click.IntRange(1, MAX_COUNT)  # epochs, batch size, examples
 
+def _param(param: click.Parameter):
+    """A decorator adding `param` (one object several commands share) to a command."""
+
+    def decorate(function):
+        function.__dict__.setdefault("__click_params__", []).append(param)
+        return function
+
+    return decorate
+
+
 # Options several commands share, declared once.
-_DATA_DIR = click.option("--data-dir", type=click.Path(),
+_DATA_DIR = click.Option(["--data-dir"], type=click.Path(),
                          help="Folder of local data [default: $ZOO_DATA_DIR, then ../shared/data beside a checkout].")
-_ENGINE = click.option("--engine", type=click.Choice([*formats.engines(), formats.KERAS]),
+_ENGINE = click.Option(["--engine"], type=click.Choice([*formats.engines(), formats.KERAS]),
                        default=formats.DEFAULT_ENGINE, show_default=True,
                        help="An export format's runtime (onnxruntime, TensorFlow's SavedModel loader; no Keras), "
                             "or Keras on --backend.")
 # The model a command runs: a shipped model's name (zoo list), a run folder or an export folder.
-_MODEL = click.argument("model_ref", metavar="MODEL")
+_MODEL = click.Argument(["model_ref"], metavar="MODEL")
 
 
-def _sampling_options(command):
-    """The options of `generate`: a language model's --prompt, --length, --top-k, --top-p; an
-    image generator's --class, --count, --out; both models' --temperature and --seed."""
-    for option in reversed([
-        click.option("--prompt", "prompts", multiple=True,
-                     help="Language models: text to continue (every character in the vocabulary); repeat it to "
-                          "continue several texts in one batch, printed in order."),
-        # Ranges are checked by the task, as for the Python API: one check, one message.
-        click.option("--length", type=int, help="Language models: characters to add (>= 1) [default: 200]."),
-        click.option("--top-k", type=int, help="Language models: sample among the k most likely characters (>= 1)."),
-        click.option("--top-p", type=float, help="Language models: nucleus sampling mass, in (0, 1]."),
-        click.option("--class", "classes", multiple=True,
-                     help="Image generators: the class to draw (a name, as `zoo list` cards give them); repeat it "
-                          "for a row of pictures per class."),
-        click.option("--count", type=int, help="Image generators: pictures per class (>= 1) [default: 1]."),
-        click.option("--out", type=click.Path(dir_okay=False),
-                     help="Image generators: write the pictures as one PNG grid, a row per class "
-                          "[default: print them as text]."),
-        click.option("--overwrite", is_flag=True, default=None,
-                     help="Image generators: replace the file --out names if it exists."),
-        click.option("--temperature", type=float, default=1.0, show_default=True, help=">= 0; 0 = greedy."),
-        click.option("--seed", type=int, help="Seed for reproducible samples (0 to 2**32 - 1)."),
-    ]):
-        command = option(command)
-    return command
+class TaskCommand(click.Command):
+    """A command whose options after its first argument are that argument's task's: MODEL's
+    for the commands tasks answer (`predict`, `generate`, `translate`, or a task's own),
+    RECIPE's for `train`. Click then refuses, in its usual line, an option the task lacks.
+
+    `task_of(ref)` is the task of that argument (a one-line error where there is none) and
+    `task_params(task)` its click parameters; `tasks()` are the tasks whose options
+    ``--help`` lists when no argument is given; `task_help(task)`, where given, replaces the
+    help text once the task is known.
+    """
+
+    def __init__(self, name, *, task_of, task_params, tasks, task_help=None, **kwargs):
+        super().__init__(name, **kwargs)
+        self.task_of, self.task_params, self.tasks, self.task_help = task_of, task_params, tasks, task_help
+        self.own_params = list(self.params)
+        self.task = None
+
+    def parse_args(self, ctx, args):
+        ref = self._first_argument(ctx, args)
+        self.task = None if ref is None else self.task_of(ref)
+        self.params = [*self.own_params, *(self.task_params(self.task) if self.task else ())]
+        return super().parse_args(ctx, args)
+
+    def _first_argument(self, ctx, args):
+        """The token of the first argument (MODEL, RECIPE), skipping the command's own options
+        and their values; None where there is none yet."""
+        options = [p for p in [*self.own_params, self.get_help_option(ctx)] if isinstance(p, click.Option)]
+        takes_value = {name: not option.is_flag for option in options for name in option.opts + option.secondary_opts}
+        index = 0
+        while index < len(args):
+            token = args[index]
+            if token == "--":
+                return args[index + 1] if index + 1 < len(args) else None
+            if not token.startswith("-") or token == "-":
+                return token
+            name = token.split("=", 1)[0]
+            if name not in takes_value:
+                raise click.NoSuchOption(name, message=f"No such option: {name} (the options of {self.own_params[0].human_readable_name}'s task go after it)")
+            index += 2 if takes_value[name] and "=" not in token else 1
+        return None
+
+    def format_help_text(self, ctx, formatter):
+        if self.task is not None and self.task_help is not None:
+            formatter.write_paragraph()
+            with formatter.indentation():
+                formatter.write_text(self.task_help(self.task))
+            return
+        super().format_help_text(ctx, formatter)
+
+    def format_options(self, ctx, formatter):
+        super().format_options(ctx, formatter)
+        if self.task is not None:
+            return
+        for task in self.tasks():
+            records = [record for param in self.task_params(task) if (record := param.get_help_record(ctx))]
+            kind = "recipes" if self.name == "train" else "models"
+            with formatter.section(f"Arguments and options of {task.name} {kind}"):
+                formatter.write_dl(records)
+
+    def collect_usage_pieces(self, ctx):
+        pieces = super().collect_usage_pieces(ctx)
+        return pieces if self.task is not None else [*pieces, "[ITS TASK'S OPTIONS AND ARGUMENTS]"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _answering(command: str) -> list:
+    """The tasks that answer `zoo COMMAND`."""
+    from zoo.tasks import get_task, list_tasks
+
+    return [task for task in map(get_task, list_tasks()) if command in task.commands]
+
+
+def _model_command(name: str) -> click.Command:
+    """`zoo NAME MODEL ...`, built from the tasks that answer NAME: each task's Command gives
+    its help and its parameters after MODEL."""
+
+    def model_task(ref):
+        from zoo.pretrained import task_of
+
+        task = task_of(ref)
+        task.check_command(name, str(ref))
+        return task
+
+    def answer(model_ref, engine, **options):
+        from zoo.pretrained import load
+
+        model = load(model_ref, engine)
+        for line in model.task.run_command(name, model, **options):
+            click.echo(line)
+
+    tasks = _answering(name)
+    helps = "\n\n".join(f"{task.name} models: {task.commands[name].help}" for task in tasks)
+    return TaskCommand(
+        name, callback=answer, task_of=model_task, task_params=lambda task: task.commands[name].params,
+        tasks=lambda: _answering(name), params=[_MODEL, _ENGINE],
+        task_help=lambda task: f"Run MODEL, a {task.name} model: {task.commands[name].help}",
+        help=f"Run MODEL (a shipped model's name, a run or an export folder); what follows MODEL is its task's: "
+             f"`zoo {name} MODEL --help` lists it.\n\n{helps}",
+        short_help=f"Run MODEL: {', '.join(task.name for task in tasks)} models.")
+
+
+class ZooGroup(click.Group):
+    """The zoo's commands: those below, and the commands the tasks answer (zoo.tasks),
+    found in the task registry when asked for."""
+
+    def list_commands(self, ctx):
+        from zoo.tasks import get_task, list_tasks
+
+        answered = {command for name in list_tasks() for command in get_task(name).commands}
+        return sorted({*super().list_commands(ctx), *answered})
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is None and name in self.list_commands(ctx):
+            command = _model_command(name)
+        return command
+
+
+@click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--backend",
     type=click.Choice(BACKENDS),
@@ -120,56 +220,68 @@ def _echo_json(data: dict) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-@cli.command("train")
-@click.argument("recipe_name", metavar="RECIPE")
-@click.option("--epochs", type=COUNT, help="Override the recipe's epochs.")
-@click.option("--batch-size", type=COUNT, help="Override the recipe's batch size.")
-@click.option("--learning-rate", type=FiniteFloat(min=0, min_open=True), help="Override the learning rate.")
-@click.option("--preset", help="Model preset (tiny for smoke runs): its sizes replace the recipe's, the recipe's "
-                                "other model options stay; default: the recipe's.")
-@click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: runs/RECIPE].")
-@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for weights, data split and sampling.")
-@click.option("--limit", type=COUNT, help="At most this many examples per split (quick runs).")
-@_DATA_DIR
-@click.option("--data-source", type=click.Choice(["idx", "tfds"]), help="Image recipes: IDX files or tfds.")
-@click.option("--text-file", type=click.Path(), help="Language models: train on this UTF-8 file instead.")
-@click.option("--overwrite", is_flag=True, help="Replace a finished run in --out (or discard an interrupted one).")
-@click.option("--distribute", type=click.Choice(["none", "data-parallel"]), default="none", show_default=True,
-              help="data-parallel: split each batch across all devices (jax, tensorflow; several "
-                   "workers with TF_CONFIG or JAX's multi-process environment).")
-@click.option("--precision", type=click.Choice(["auto", "float32", "mixed_float16", "mixed_bfloat16"]),
-              help="Training precision (Keras dtype policy) [default: the recipe's, auto: bfloat16 where "
-                   "measured faster]; the saved model is float32.")
-def train_command(recipe_name, epochs, batch_size, learning_rate, preset, out, seed, limit, data_dir, data_source,
-                  text_file, overwrite, distribute, precision):
-    """Train RECIPE (see `zoo recipes`); re-running an interrupted run resumes it."""
+def _recipe_task(ref):
     from zoo.recipe import load_recipe
     from zoo.tasks import get_task
+
+    return get_task(load_recipe(ref).task)
+
+
+def _all_tasks():
+    from zoo.tasks import get_task, list_tasks
+
+    return [task for task in map(get_task, list_tasks()) if task.train_options]
+
+
+def _train(recipe_ref, out, **options):
     from zoo.training import train
 
-    recipe = load_recipe(recipe_name).replace(
-        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, preset=preset
-    )
-    recipe = recipe.replace(data=get_task(recipe.task).data_overrides(recipe, text_file=text_file,
-                                                                      data_source=data_source))
-    metrics = train(recipe, out_dir=out, seed=seed, limit=limit, data_dir=data_dir, overwrite=overwrite,
-                    distribute=distribute, precision=precision)
-    _echo_json(metrics)
+    _echo_json(train(recipe_ref, out_dir=out, **options))
+
+
+train_command = TaskCommand(
+    "train", callback=_train, task_of=_recipe_task, task_params=lambda task: task.train_options, tasks=_all_tasks,
+    help="Train RECIPE: a recipe's name (see `zoo recipes`) or the path of a recipe file (my_recipe.py); re-running "
+         "an interrupted run resumes it. Its task's own options follow RECIPE (`zoo train RECIPE --help`).",
+    short_help="Train RECIPE (a name or a recipe file); re-running an interrupted run resumes it.",
+    params=[
+        click.Argument(["recipe_ref"], metavar="RECIPE"),
+        click.Option(["--epochs"], type=COUNT, help="Override the recipe's epochs."),
+        click.Option(["--batch-size"], type=COUNT, help="Override the recipe's batch size."),
+        click.Option(["--learning-rate"], type=FiniteFloat(min=0, min_open=True), help="Override the learning rate."),
+        click.Option(["--preset"], help="Model preset (tiny for smoke runs): its sizes replace the recipe's, the "
+                                        "recipe's other model options stay; default: the recipe's."),
+        click.Option(["--out"], type=click.Path(file_okay=False), help="Run folder [default: runs/RECIPE]."),
+        click.Option(["--seed"], type=SEED, default=0, show_default=True,
+                     help="Seed for weights, data split and sampling."),
+        click.Option(["--limit"], type=COUNT, help="At most this many examples per split (quick runs)."),
+        _DATA_DIR,
+        click.Option(["--overwrite"], is_flag=True,
+                     help="Replace a finished run in --out (or discard an interrupted one)."),
+        click.Option(["--distribute"], type=click.Choice(DISTRIBUTE_MODES), default="none", show_default=True,
+                     help="data-parallel: split each batch across all devices (jax, tensorflow; several workers "
+                          "with TF_CONFIG or JAX's multi-process environment)."),
+        click.Option(["--precision"], type=click.Choice(PRECISION_CHOICES),
+                     help="Training precision (Keras dtype policy) [default: the recipe's, auto: bfloat16 where "
+                          "measured faster]; the saved model is float32."),
+    ])
+cli.add_command(train_command)
 
 
 @cli.command("recipes")
 def recipes_command():
-    """List the recipes."""
-    from zoo.recipe import list_recipes, load_recipe
+    """List the recipes found by name: the zoo's own (recipes/), then those in the folders of
+    $ZOO_RECIPES_PATH, each with its model family, what it trains and its file's folder."""
+    from zoo.recipe import load_recipe, recipe_files
 
-    for name in list_recipes():
+    for name, path in recipe_files().items():
         recipe = load_recipe(name)
-        click.echo(f"{name:<26}{recipe.model:<24}{recipe.description}")
+        click.echo(f"{name:<40}{recipe.model:<24}{recipe.description}  [{path.parent}]")
 
 
 @cli.command("evaluate")
 @click.argument("run_dir", type=click.Path())
-@_DATA_DIR
+@_param(_DATA_DIR)
 def evaluate_command(run_dir, data_dir):
     """Recompute the test metrics of a finished run folder."""
     from zoo.training import evaluate_run
@@ -185,7 +297,7 @@ def evaluate_command(run_dir, data_dir):
               help="Also write the int8 variant of each format that has one (onnx, litert), checked by the task "
                    "metric against float32 within the task's budget.")
 @click.option("--out", type=click.Path(file_okay=False), help="Export folder [default: RUN_DIR/export].")
-@_DATA_DIR
+@_param(_DATA_DIR)
 @click.option("--tolerance", type=FiniteFloat(min=0), default=1e-5, show_default=True,
               help="Largest absolute difference allowed between Keras and an artifact (plus 1e-6 x |output|).")
 def export_command(run_dir, export_formats, quantize, out, data_dir, tolerance):
@@ -199,57 +311,12 @@ def export_command(run_dir, export_formats, quantize, out, data_dir, tolerance):
     export_run(run_dir, formats=chosen, out=out, data_dir=data_dir, tolerance=tolerance)
 
 
-def _run(command: str, model_ref, engine, **options) -> None:
-    """Load MODEL and print what its task answers to `command`."""
-    from zoo.pretrained import load
-
-    model = load(model_ref, engine)
-    for line in model.task.run_command(command, model, **options):
-        click.echo(line)
-
-
-@cli.command("predict")
-@_MODEL
-@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--invert", type=click.Choice(["auto", "yes", "no"]), default="auto", show_default=True,
-              help="Pictures: make dark-on-light light-on-dark, as the dataset is (auto: when the border is light).")
-@_ENGINE
-def predict_command(model_ref, inputs, as_json, invert, engine):
-    """Answer INPUTs with MODEL, one line each. A classifier reads .npy arrays, IDX files, or
-    PNG / JPEG pictures of any size (its most likely class and that class's probability); a
-    binary adder reads sums such as 23+42."""
-    _run("predict", model_ref, engine, inputs=inputs, as_json=as_json, invert=invert)
-
-
-@cli.command("generate")
-@_MODEL
-@_sampling_options
-@_ENGINE
-def generate_command(model_ref, prompts, length, top_k, top_p, classes, count, out, overwrite, temperature, seed,
-                     engine):
-    """Continue each --prompt with the language model MODEL, one step per character; or draw
-    --count pictures of each --class with the image generator MODEL, one step per row."""
-    _run("generate", model_ref, engine, prompts=prompts, length=length, top_k=top_k, top_p=top_p, classes=classes,
-         count=count, out=out, overwrite=overwrite or None, temperature=temperature, seed=seed)
-
-
-@cli.command("translate")
-@_MODEL
-@click.argument("texts", nargs=-1, required=True)
-@click.option("--beam", type=int, default=1, show_default=True, help="Beam width (>= 1; 1 = greedy).")
-@_ENGINE
-def translate_command(model_ref, texts, beam, engine):
-    """Translate TEXTS with the seq2seq model MODEL (greedy, or beam search)."""
-    _run("translate", model_ref, engine, texts=texts, beam=beam)
-
-
 @cli.command("ship")
 @click.argument("run_dir", type=click.Path())
 @click.option("--out", type=click.Path(file_okay=False),
               help="Shipped model folder [default: saved_models/RECIPE of the checkout, or $ZOO_MODELS_DIR/RECIPE].")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier shipped model in --out.")
-@_DATA_DIR
+@_param(_DATA_DIR)
 @click.option("--tolerance", type=FiniteFloat(min=0), help="The export's: largest absolute difference allowed "
               "between Keras and ONNX (plus 1e-6 x |output|) [default: 1e-05].")
 @click.option("--quantize", type=click.Choice(["int8"]),

@@ -19,6 +19,7 @@ import sys
 from typing import Any, Callable
 
 from zoo.errors import ZooError
+from zoo.plugins import load_plugins
 from zoo.import_hooks import around_first_import, initializing
 
 
@@ -115,6 +116,7 @@ def load_families() -> None:
     package = importlib.import_module(_FAMILIES_MODULE)
     for module in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{_FAMILIES_MODULE}.{module.name}")
+    load_plugins()  # families of the user's own (zoo.plugins)
 
 
 def register_layers_with_keras() -> None:

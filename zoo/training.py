@@ -24,7 +24,7 @@ from zoo import distribute as distribution
 from zoo.environment import library_versions
 from zoo.errors import ZooError
 from zoo.plots import plot_history
-from zoo.recipe import MAX_COUNT, Recipe
+from zoo.recipe import MAX_COUNT, Recipe, load_recipe
 from zoo.registry import create_model
 from zoo.tasks import get_task
 from zoo.tasks.datasets import DataEpoch
@@ -123,17 +123,27 @@ def _prepare_staging(staging: pathlib.Path, config: dict, overwrite: bool) -> bo
     return False
 
 
-def train(recipe: Recipe, *, out_dir=None, seed: int = 0, limit: int | None = None, data_dir=None,
-          overwrite: bool = False, verbose="auto", extra_callbacks=(), distribute: str = "none",
-          precision: str | None = None) -> dict:
-    """Train `recipe` into `out_dir` (default ``runs/<recipe>``); returns test metrics.
+def train(recipe, *, epochs: int | None = None, batch_size: int | None = None, learning_rate: float | None = None,
+          preset: str | None = None, out_dir=None, seed: int = 0, limit: int | None = None, data_dir=None,
+          overwrite: bool = False, distribute: str = "none", precision: str | None = None, verbose="auto",
+          extra_callbacks=(), **task_options) -> dict:
+    """Train `recipe` (a Recipe, a recipe's name, or a recipe file's path) into `out_dir`
+    (default ``runs/<recipe>``); returns test metrics. The options are ``zoo train``'s.
 
+    `epochs`, `batch_size`, `learning_rate` and `preset` override the recipe's (another preset
+    takes its sizes, see :meth:`Recipe.replace`); `task_options` are the options of the
+    recipe's task (its ``train_options``, such as a language model's ``text_file``).
     Re-running with the same `out_dir` and configuration after an interruption resumes
     after the last completed epoch, and ends as the uninterrupted run would. `limit` caps
     the examples per split, for quick runs. An `out_dir` holding a finished run is replaced
     only with `overwrite`. `distribute` and `precision` (default: the recipe's) are described in
     :mod:`zoo.distribute`; with several workers, only worker 0 writes `out_dir`.
     """
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe)
+    recipe = recipe.replace(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, preset=preset)
+    if task_options:
+        recipe = recipe.replace(data=get_task(recipe.task).data_overrides(recipe, **task_options))
     out_dir = pathlib.Path(out_dir or DEFAULT_RUNS_DIR / recipe.name)
     _check_seed(seed, limit)
     distribution.check_precision(precision or recipe.precision)

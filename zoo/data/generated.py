@@ -124,30 +124,30 @@ def word_pairs() -> PairSplits:
 
 
 def pair_lengths(d) -> tuple[int, int]:
-    """Source length and target length (end symbol included) of a seq2seq data config."""
-    if d["task"] == "addition":
-        digits = d.get("digits", 3)
+    """Source length and target length (end symbol included) of a seq2seq data config (its
+    ``task`` and ``digits``)."""
+    if d.task == "addition":
+        digits = d.digits
         return 2 * digits + 1, digits + 2
     longest = word_pairs().train
     return max(len(s) for s, _ in longest), max(len(t) for _, t in longest) + 1
 
 
 def load_pairs(d, *, seed) -> PairSplits:
-    """The pair splits a seq2seq data config describes (``task``: addition or word_pairs)."""
-    if d["task"] == "addition":
-        return addition_problems(
-            digits=d.get("digits", 3), train_size=d.get("train_size", 50000),
-            validation_size=d.get("validation_size", 5000), test_size=d.get("test_size", 5000), seed=seed)
-    if d["task"] == "word_pairs":
+    """The pair splits a seq2seq data config describes (``task``: addition or word_pairs; the
+    sizes and ``digits`` of addition)."""
+    if d.task == "addition":
+        return addition_problems(digits=d.digits, train_size=d.train_size, validation_size=d.validation_size,
+                                 test_size=d.test_size, seed=seed)
+    if d.task == "word_pairs":
         return word_pairs()
-    raise DataError(f"unknown seq2seq task {d['task']!r}; expected addition or word_pairs")
+    raise DataError(f"unknown seq2seq task {d.task!r}; expected addition or word_pairs")
 
 
 def decoding_options(data_config) -> dict:
     """What decoding needs to know of a seq2seq data config (also stored in export manifests)."""
     source_len, target_len = pair_lengths(data_config)
-    return {"source_len": source_len, "target_len": target_len,
-            "reverse_source": bool(data_config.get("reverse_source", False))}
+    return {"source_len": source_len, "target_len": target_len, "reverse_source": data_config.reverse_source}
 
 
 def vocabulary_for(splits: PairSplits) -> Vocabulary:

@@ -15,8 +15,9 @@ from zoo.distribute.keras_workarounds import (EvenDataParallel, clip_after_all_r
                                              strategy_compile_options)
 from zoo.distribute.slices import BatchSlices, tf_distributed_dataset
 from zoo.errors import ZooError
+from zoo.recipe import DISTRIBUTE_MODES
 
-MODES = ("none", "data-parallel")
+MODES = DISTRIBUTE_MODES
 DISTRIBUTED_BACKENDS = ("jax", "tensorflow")
 
 

@@ -19,9 +19,9 @@ import pathlib
 import keras
 
 from zoo.errors import ZooError
+from zoo.recipe import PRECISION_CHOICES as CHOICES  # the recipe field's values
+from zoo.recipe import PRECISIONS
 
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-CHOICES = ("auto", *PRECISIONS)
 # /proc/cpuinfo flags of CPUs with bfloat16 matrix instructions (AMX tiles or AVX-512 BF16).
 BF16_CPU_FLAGS = {"amx_bf16", "avx512_bf16"}
 

@@ -1,7 +1,8 @@
 """The task registry: what a recipe trains and how its trained model is used.
 
-A task is one module in ``zoo/tasks/`` (found by name, no list to edit) whose
-:class:`~zoo.tasks.base.Task` subclass is decorated with :func:`register_task`. The task owns
+A task is one module in ``zoo/tasks/`` (found by name, no list to edit), or in a plugin
+(:mod:`zoo.plugins`), whose :class:`~zoo.tasks.base.Task` subclass is decorated with
+:func:`register_task`. The task owns
 everything that depends on what the model does: its data pipeline, loss and metrics, the
 inference artifacts an export holds, its metric (computed once, over named artifacts, for
 training evaluation, ``evaluate``, export verification and ``zoo ship``), its headline
@@ -18,10 +19,11 @@ import importlib
 import pkgutil
 
 from zoo.errors import ZooError
+from zoo.plugins import load_plugins
 
 _TASKS: dict = {}
 # Modules of this package that are not tasks.
-_HELPERS = {"base", "datasets", "callbacks"}
+_HELPERS = {"base", "datasets", "callbacks", "options"}
 
 
 def register_task(name: str):
@@ -41,6 +43,7 @@ def _load_tasks() -> None:
     for module in pkgutil.iter_modules(__path__):
         if module.name not in _HELPERS:
             importlib.import_module(f"{__name__}.{module.name}")
+    load_plugins()
 
 
 def list_tasks() -> list[str]:

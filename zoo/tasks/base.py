@@ -12,11 +12,13 @@ from __future__ import annotations
 import abc
 import dataclasses
 import math
-from typing import Any
+from typing import Any, Literal
 
+import click
 import numpy as np
 
 from zoo.errors import DataError, ZooError
+from zoo.tasks.options import DataConfig
 
 
 @dataclasses.dataclass
@@ -130,18 +132,6 @@ def texts(value, what: str) -> list[str]:
                    + (" (empty)" if isinstance(value, (list, tuple)) and not value else ""))
 
 
-# The `zoo` option of a command argument where its name is not the option's (repeatable ones).
-_FLAGS = {"prompts": "prompt", "classes": "class"}
-
-
-def refuse_options(options: dict, what: str) -> None:
-    """A one-line error naming the first of `options` (a command's arguments another task
-    takes) that was given: ``--NAME: <what>``."""
-    given = [name for name, value in options.items() if value not in (None, (), [])]
-    if given:
-        raise ZooError(f"--{_FLAGS.get(given[0], given[0]).replace('_', '-')}: {what}")
-
-
 def limit_items(items, limit):
     """The first `limit` items (all of them when `limit` is None)."""
     return items if limit is None else items[:limit]
@@ -157,7 +147,13 @@ class Task(abc.ABC):
     headline: tuple = ()  # the metrics `zoo list` shows, the first present wins
     check_examples: int = 1000  # the slice of the test split a shipped model is re-measured on
     api: tuple = ()  # methods of a loaded model: model.NAME(...) calls task.NAME(model, ...)
-    commands: tuple = ()  # the zoo commands (predict, generate, translate) it answers
+    # The zoo commands it answers (predict, generate, translate, or one of its own) by name,
+    # each a zoo.tasks.options.Command; `<name>_command(model, **options)` answers it.
+    commands: dict = {}
+    # Its options of `zoo train` and `zoo.train(...)` (click options), each applied to the
+    # recipe's data by data_overrides.
+    train_options: tuple = ()
+    data_type: type = DataConfig  # its data options (a DataConfig dataclass)
     use_and_limits: str = ""  # for the model card
     # For a client handed one exported file (its metadata, zoo.manifest.artifact_metadata):
     # how to make the inputs and read the outputs, beyond the names, shapes and vocabulary.
@@ -242,19 +238,35 @@ class Task(abc.ABC):
         inputs of the full model (a few test examples)."""
         return {}, []
 
-    def data_overrides(self, recipe, **options) -> dict:
-        """The recipe's data config with `zoo train`'s data options applied; an option this
-        task does not take is a one-line error."""
-        for option, value in options.items():
-            if value is not None:
-                raise ZooError(f"--{option.replace('_', '-')}: recipe {recipe.name!r} ({self.name}) does not take it")
-        return recipe.data
+    def data(self, data_config, where: str = "data"):
+        """`data_config` (a recipe's ``data`` mapping) as this task's typed :attr:`data_type`;
+        an unknown or mistyped key is a one-line error naming `where`."""
+        return self.data_type.parse(data_config, where)
 
-    def run_command(self, command: str, model, **options) -> list[str]:
-        """The lines `zoo COMMAND` prints for `model` (see :attr:`commands`)."""
+    def data_overrides(self, recipe, **options) -> dict:
+        """The recipe's data with `zoo train`'s task options (:attr:`train_options`) applied,
+        through :meth:`override`; an option this task does not take is a one-line error."""
+        known = [option.name for option in self.train_options]
+        for name in options:
+            if name not in known:
+                takes = f"it takes {', '.join(known)}" if known else "it takes none"
+                raise ZooError(f"{name}: not an option of recipe {recipe.name!r} (a {self.name} task); {takes}")
+        given = {name: value for name, value in options.items() if value is not None}
+        return self.override(dict(recipe.data), **given) if given else recipe.data
+
+    def override(self, data: dict, **options) -> dict:
+        """`data` with the given train options applied (tasks with :attr:`train_options`)."""
+        return data
+
+    def check_command(self, command: str, origin: str) -> None:
+        """A one-line error unless this task answers `zoo COMMAND` (:attr:`commands`)."""
         if command not in self.commands:
             answers = ", ".join(f"zoo {c}" for c in self.commands) or "no zoo command"
-            raise ZooError(f"zoo {command}: {model.origin} is a {self.name} model; it answers {answers}")
+            raise ZooError(f"zoo {command}: {origin} is a {self.name} model; it answers {answers}")
+
+    def run_command(self, command: str, model, **options) -> list[str]:
+        """The lines `zoo COMMAND` prints for `model`, from its task options."""
+        self.check_command(command, model.origin)
         return getattr(self, f"{command}_command")(model, **options)
 
     # ------------------------------------------------------------------ model card
@@ -293,20 +305,31 @@ class Task(abc.ABC):
         return "m.evaluate(limit=100)", "zoo list"
 
 
+@dataclasses.dataclass(frozen=True)
+class ImageData(DataConfig):
+    """The data options of an image task: the dataset (zoo.data.images.DATASETS), read from
+    IDX files or tfds, with `validation_size` training images held out."""
+
+    dataset: str
+    source: Literal["idx", "tfds"] = "idx"
+    validation_size: int = 5000
+
+
 class ImageTask(Task):
-    """A task on the image datasets of zoo.data.images (``dataset``, ``source``,
-    ``validation_size`` in its data config); `zoo train --data-source` picks IDX files or tfds."""
+    """A task on the image datasets of zoo.data.images; `zoo train --data-source` picks IDX
+    files or tfds."""
+
+    data_type = ImageData
+    train_options = (click.Option(["--data-source"], type=click.Choice(["idx", "tfds"]),
+                                  help="Read the images from IDX files or tfds [default: the recipe's]."),)
 
     def splits(self, data_config: dict, *, seed, data_dir=None, limit=None):
         """The training, validation and test images `data_config` names (zoo.data.images)."""
         from zoo.data import images
 
-        if "dataset" not in data_config:
-            raise ZooError(f"a {self.name} data config needs a dataset; expected one of {', '.join(images.DATASETS)}")
-        return images.load_image_rows(data_config["dataset"], source=data_config.get("source", "idx"),
-                                      data_dir=data_dir, validation_size=data_config.get("validation_size", 5000),
-                                      seed=seed, limit=limit)
+        d = self.data(data_config)
+        return images.load_image_rows(d.dataset, source=d.source, data_dir=data_dir,
+                                      validation_size=d.validation_size, seed=seed, limit=limit)
 
-    def data_overrides(self, recipe, *, data_source=None, **options) -> dict:
-        data = super().data_overrides(recipe, **options)
-        return data if data_source is None else {**data, "source": data_source}
+    def override(self, data: dict, *, data_source=None) -> dict:
+        return {**data, "source": data_source}

@@ -9,13 +9,16 @@ rather than the lengths memorised, 16- and 32-bit problems the model never saw.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
+import click
 import numpy as np
 
 from zoo.errors import DataError, ZooError
 from zoo.tasks import register_task
 from zoo.tasks.base import Examples, QualityBudget, Task, TaskData, limit_items, texts
+from zoo.tasks.options import Command, DataConfig, json_option
 
 TRAIN_BITS = 8
 LONGER_BITS = (16, 32)  # test-only lengths, never trained on
@@ -38,7 +41,20 @@ def decode(bits) -> int:
     return sum(int(bit) << i for i, bit in enumerate(bits))
 
 
-def problems_of(d: dict, *, seed: int) -> dict:
+@dataclasses.dataclass(frozen=True)
+class AdditionData(DataConfig):
+    """Generated sums: `bits`-bit training, validation and test problems, and `longer_size`
+    test problems of each of `longer_bits`."""
+
+    bits: int = TRAIN_BITS
+    train_size: int = 20000
+    validation_size: int = 1000
+    test_size: int = 1000
+    longer_size: int = 1000
+    longer_bits: tuple[int, ...] = LONGER_BITS
+
+
+def problems_of(data_config: dict, *, seed: int) -> dict:
     """The splits of a binary addition data config, as (a, b) pairs.
 
     The 8-bit problems are the pairs of operands below ``2**(bits - 1)`` (their sum fits in
@@ -46,9 +62,9 @@ def problems_of(d: dict, *, seed: int) -> dict:
     draws `train_size` examples from the other pairs. The longer test problems draw each
     operand below ``2**(width - 1)``.
     """
-    bits = d.get("bits", TRAIN_BITS)
-    sizes = {k: d.get(f"{k}_size", default) for k, default in
-             (("train", 20000), ("validation", 1000), ("test", 1000))}
+    d = AdditionData.parse(data_config)
+    bits = d.bits
+    sizes = {"train": d.train_size, "validation": d.validation_size, "test": d.test_size}
     if bits < 2 or min(sizes.values()) < 0 or sizes["train"] == 0:
         raise DataError(f"binary addition: expected bits >= 2, a positive train size and non-negative held-out "
                         f"sizes, got bits {bits}, sizes {sizes}")
@@ -66,7 +82,7 @@ def problems_of(d: dict, *, seed: int) -> dict:
         if code not in taken:
             train.append(divmod(code, limit))
     longer = {width: [(int(rng.integers(2 ** (width - 1), dtype=np.uint64)), int(rng.integers(2 ** (width - 1), dtype=np.uint64)))
-                      for _ in range(d.get("longer_size", 1000))] for width in d.get("longer_bits", LONGER_BITS)}
+                      for _ in range(d.longer_size)] for width in d.longer_bits}
     return {"bits": bits, "train": train, "validation": pairs[: sizes["validation"]],
             "test": pairs[sizes["validation"]:], "longer": longer}
 
@@ -98,7 +114,11 @@ class BinaryAddition(Task):
     hub_pipeline = "token-classification"
     check_examples = 3000  # all of the test split: 1,000 problems of each length
     api = ("add", "label_stream")
-    commands = ("predict",)
+    data_type = AdditionData
+    commands = {"predict": Command(
+        help="Add: each INPUT is a sum of two whole numbers written in decimal, such as 23+42; prints the sum the "
+             "network computes bit by bit.",
+        params=(click.Argument(["inputs"], metavar="INPUT...", nargs=-1, required=True), json_option()))}
     use_and_limits = (
         "Adds two whole numbers written in binary by labelling each bit position with the sum's bit, least "
         "significant first, carrying in its recurrent state: a teaching example of sequence labelling (N-vs-N), "
@@ -179,9 +199,7 @@ class BinaryAddition(Task):
             labels.append(logits.argmax(-1))
         return np.stack(labels, axis=1)
 
-    def predict_command(self, model, *, inputs, as_json=False, invert="auto") -> list[str]:
-        if invert != "auto":
-            raise ZooError("--invert: a binary adder reads sums, not pictures")
+    def predict_command(self, model, *, inputs, as_json=False) -> list[str]:
         answers = self._answers(model, list(inputs))
         if as_json:
             import json
@@ -203,10 +221,11 @@ class BinaryAddition(Task):
 
     # ------------------------------------------------------------------ model card
     def data_text(self, data_config) -> str:  # generated: the text follows the config
-        bits = data_config.get("bits", TRAIN_BITS)
+        d = self.data(data_config)
+        bits = d.bits
         return (f"Generated problems: training and validation sums of two operands below {2 ** (bits - 1)} "
                 f"({bits}-bit sums, the tutorial's), the validation and test problems distinct and never trained "
-                f"on; the test split adds {', '.join(map(str, data_config.get('longer_bits', LONGER_BITS)))}-bit "
+                f"on; the test split adds {', '.join(map(str, d.longer_bits))}-bit "
                 f"sums, lengths never seen in training.")
 
     SAMPLES = ("23+42", "1+1", "0+0", "127+127", "100+27", "30000+2767", "2000000000+147483647")

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import click
 import numpy as np
 
 from zoo import generate
 from zoo.data import images
 from zoo.tasks import register_task
-from zoo.tasks.base import Examples, ImageTask, QualityBudget, TaskData
+from zoo.tasks.base import Examples, ImageData, ImageTask, QualityBudget, TaskData
+from zoo.tasks.options import Command, json_option
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassificationData(ImageData):
+    """An image dataset, its training pictures shifted by up to `augment_shift` pixels and
+    mirrored left to right when `augment_flip`, anew each epoch."""
+
+    augment_shift: int = 0
+    augment_flip: bool = False
 
 
 @register_task("classification")
@@ -19,7 +32,14 @@ class Classification(ImageTask):
     hub_pipeline = "image-classification"
     check_examples = 2000
     api = ("classify",)
-    commands = ("predict",)
+    data_type = ClassificationData
+    commands = {"predict": Command(
+        help="Classify pictures: each INPUT is a .npy array, an IDX file, or a PNG / JPEG picture of any size; "
+             "prints its most likely class and that class's probability.",
+        params=(click.Argument(["inputs"], metavar="INPUT...", nargs=-1, required=True), json_option(),
+                click.Option(["--invert"], type=click.Choice(["auto", "yes", "no"]), default="auto",
+                             show_default=True, help="Make dark-on-light pictures light-on-dark, as the dataset "
+                                                     "is (auto: when the border is light).")))}
     use_and_limits = (
         "Classifies 28x28 gray images of the dataset's kind (Fashion-MNIST: centred product photos, light object "
         "on a dark background) into its classes. `zoo predict` and `classify` take `.npy` arrays and IDX files "
@@ -42,15 +62,15 @@ class Classification(ImageTask):
     def prepare(self, recipe, *, seed, limit, data_dir, batch_size) -> TaskData:
         from zoo.tasks.datasets import ShuffledArrays
 
-        d = recipe.data
-        splits = self.splits(d, seed=seed, data_dir=data_dir, limit=limit)
-        augment = images.augmentation(shift=d.get("augment_shift", 0), flip=d.get("augment_flip", False))
+        d = self.data(recipe.data)
+        splits = self.splits(recipe.data, seed=seed, data_dir=data_dir, limit=limit)
+        augment = images.augmentation(shift=d.augment_shift, flip=d.augment_flip)
         return TaskData(
             train=ShuffledArrays(splits.x_train, splits.y_train, batch_size=batch_size, seed=seed, augment=augment),
             validation=(splits.x_val, splits.y_val),
             test=(splits.x_test, splits.y_test),
             examples=Examples("test", splits.x_test, splits.y_test),
-            classes=images.CLASS_NAMES[d["dataset"]],
+            classes=images.CLASS_NAMES[d.dataset],
         )
 
     # ------------------------------------------------------------------ the metric

@@ -16,16 +16,19 @@ row, sampling every pixel of the row from its softmax.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 
+import click
 import numpy as np
 
 from zoo import formats, generate
 from zoo.data import images
 from zoo.errors import ZooError
 from zoo.tasks import register_task
-from zoo.tasks.base import Examples, ImageTask, QualityBudget, TaskData, finite_number, refuse_options, whole_number
+from zoo.tasks.base import Examples, ImageData, ImageTask, QualityBudget, TaskData, finite_number, whole_number
+from zoo.tasks.options import Command, seed_option, temperature_option
 
 LEVELS = 8
 MAX_COUNT = 10_000  # garments per class in one call
@@ -65,8 +68,17 @@ def rows_above(levels_, levels: int) -> np.ndarray:
     return shifted
 
 
+@dataclasses.dataclass(frozen=True)
+class GarmentData(ImageData):
+    """An image dataset quantised to `levels` gray levels; `judge`, a shipped classifier of
+    the same classes, scores the card's drawings."""
+
+    levels: int = LEVELS
+    judge: str | None = None
+
+
 def _levels(model) -> int:
-    return (model.data_config or {}).get("levels", LEVELS)
+    return GarmentData.parse(model.data_config).levels
 
 
 @register_task("image_generation")
@@ -81,7 +93,18 @@ class ImageGeneration(ImageTask):
     int8_budget = QualityBudget(max_loss=0.01, higher_is_better=False)  # bits per pixel
     check_examples = 2000
     api = ("generate", "class_agreement")
-    commands = ("generate",)
+    data_type = GarmentData
+    commands = {"generate": Command(
+        help="Draw --count pictures of each --class, one step per row.",
+        params=(click.Option(["--class", "classes"], multiple=True, required=True,
+                             help="The class to draw (a name, as the model card gives them); repeat it for a row "
+                                  "of pictures per class."),
+                click.Option(["--count"], type=int, default=1, show_default=True, help="Pictures per class (>= 1)."),
+                click.Option(["--out"], type=click.Path(dir_okay=False),
+                             help="Write the pictures as one PNG grid, a row per class [default: print them as "
+                                  "text]."),
+                click.Option(["--overwrite"], is_flag=True, help="Replace the file --out names if it exists."),
+                temperature_option(), seed_option()))}
     use_and_limits = (
         "Draws 28x28 gray garments of the Fashion-MNIST kind (centred product photos, light on dark, 8 gray "
         "levels) from a class name, one row at a time: a teaching example of 1-vs-N generation and a source of "
@@ -101,16 +124,16 @@ class ImageGeneration(ImageTask):
     def prepare(self, recipe, *, seed, limit, data_dir, batch_size) -> TaskData:
         from zoo.tasks.datasets import ShuffledArrays
 
-        d = recipe.data
-        splits = self.splits(d, seed=seed, data_dir=data_dir, limit=limit)
-        levels = d.get("levels", LEVELS)
+        d = self.data(recipe.data)
+        splits = self.splits(recipe.data, seed=seed, data_dir=data_dir, limit=limit)
+        levels = d.levels
 
         def pairs(x, labels):  # ((class, rows above), levels)
             quantised = quantise(x, levels)
             return (labels, rows_above(quantised, levels)), quantised
 
         (train_labels, train_rows), train_levels = pairs(splits.x_train, splits.y_train)
-        classes = images.CLASS_NAMES[d["dataset"]]
+        classes = images.CLASS_NAMES[d.dataset]
         return TaskData(
             train=ShuffledArrays((train_labels, train_rows), train_levels, batch_size=batch_size, seed=seed),
             validation=pairs(splits.x_val, splits.y_val),
@@ -124,7 +147,7 @@ class ImageGeneration(ImageTask):
     def examples(self, data_config, *, seed, data_dir=None, vocab=None, limit=None) -> Examples:
         """The test pictures as levels (inputs) and their classes (targets)."""
         splits = self.splits(data_config, seed=seed, data_dir=data_dir)
-        levels = quantise(splits.x_test, data_config.get("levels", LEVELS))
+        levels = quantise(splits.x_test, self.data(data_config).levels)
         return Examples("test", levels, splits.y_test).head(limit)
 
     def measure(self, model, examples: Examples, batch_size: int = 256) -> dict:
@@ -209,19 +232,15 @@ class ImageGeneration(ImageTask):
         return {"agreement": float(agree.mean()), "per_class": per_class, "seed": seed, "temperature": temperature,
                 "by_class": {name: float(row.mean()) for name, row in zip(model.classes, agree)}}
 
-    def generate_command(self, model, *, classes=(), count=None, out=None, overwrite=None, temperature=1.0, seed=None,
-                         **options) -> list[str]:
+    def generate_command(self, model, *, classes, count=1, out=None, overwrite=False, temperature=1.0,
+                         seed=None) -> list[str]:
         """A PNG grid (one row per class) at `out` (an existing file only with `overwrite`), or
         the pictures as text."""
-        refuse_options(options, f"{model.origin} draws pictures of a --class; it takes --class, --count, "
-                                f"--temperature, --seed, --out and --overwrite")
-        if not classes:
-            raise ZooError(f"--class: {model.origin} draws a class's pictures; name one of {', '.join(model.classes)}")
         if out is not None:
             images.png_path(out, overwrite=bool(overwrite))
         elif overwrite:
             raise ZooError("--overwrite: it replaces the file --out names; give --out")
-        pictures = self.generate(model, list(classes), 1 if count is None else count, temperature=temperature,
+        pictures = self.generate(model, list(classes), count, temperature=temperature,
                                  seed=seed)
         if out is None:
             return [line for name, row in zip(classes, pictures) for i, picture in enumerate(row)
@@ -258,10 +277,11 @@ class ImageGeneration(ImageTask):
     def card_figures(self, model, data_config, load) -> dict:
         """The share of drawn pictures the data config's judge (a shipped classifier) labels as
         asked, at each of AGREEMENT_TEMPERATURES."""
-        if data_config.get("judge") is None:
+        judge_name = self.data(data_config).judge
+        if judge_name is None:
             return {}
-        judge = load(data_config["judge"], formats.DEFAULT_ENGINE)
-        return {f"class_agreement_t{t:g}": {"judge": data_config["judge"],
+        judge = load(judge_name, formats.DEFAULT_ENGINE)
+        return {f"class_agreement_t{t:g}": {"judge": judge_name,
                                              **self.class_agreement(model, judge, temperature=t)}
                 for t in AGREEMENT_TEMPERATURES}
 

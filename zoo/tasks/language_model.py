@@ -8,8 +8,12 @@ evaluated the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import pathlib
+from typing import Literal
+
+import click
 
 from zoo import generate
 from zoo.data import text
@@ -17,11 +21,25 @@ from zoo.data.vocabulary import Vocabulary
 from zoo.errors import DataError, ZooError, user_error
 from zoo.registry import get_spec
 from zoo.tasks import register_task
-from zoo.tasks.base import Examples, QualityBudget, Task, TaskData, finite_number, refuse_options, texts, whole_number
+from zoo.tasks.base import Examples, QualityBudget, Task, TaskData, finite_number, texts, whole_number
+from zoo.tasks.options import Command, DataConfig, seed_option, temperature_option
+
+
+@dataclasses.dataclass(frozen=True)
+class TextData(DataConfig):
+    """A corpus (zoo.data.text: a shared corpus by name, or ``file`` at `path`) cut into
+    windows of `seq_len` characters, at random offsets or consecutive with states carried;
+    the card's samples continue `sample_prompt`."""
+
+    source: str
+    path: str | None = None
+    seq_len: int = 100
+    sampling: Literal["random", "consecutive"] = "random"
+    sample_prompt: str = ""
 
 
 def _consecutive(data_config) -> bool:
-    return data_config.get("sampling", "random") == "consecutive"
+    return TextData.parse(data_config).sampling == "consecutive"
 
 
 @register_task("language_model")
@@ -40,7 +58,19 @@ class LanguageModel(Task):
     hub_pipeline = "text-generation"
     check_examples = 20000
     api = ("generate",)
-    commands = ("generate",)
+    data_type = TextData
+    commands = {"generate": Command(
+        help="Continue each --prompt, one step per character.",
+        params=(click.Option(["--prompt", "prompts"], multiple=True, required=True,
+                             help="Text to continue (every character in the vocabulary); repeat it to continue "
+                                  "several texts in one batch, printed in order."),
+                # Ranges are checked by generate(), as for the Python API: one check, one message.
+                click.Option(["--length"], type=int, default=200, show_default=True, help="Characters to add (>= 1)."),
+                click.Option(["--top-k"], type=int, help="Sample among the k most likely characters (>= 1)."),
+                click.Option(["--top-p"], type=float, help="Nucleus sampling mass, in (0, 1]."),
+                temperature_option(), seed_option()))}
+    train_options = (click.Option(["--text-file"], type=click.Path(),
+                                  help="Train on this UTF-8 file instead of the recipe's corpus."),)
     use_and_limits = (
         "Continues a text one character at a time in the style of its training corpus; a demonstration and a "
         "starting point for fine-tuning (`zoo.from_pretrained`), not a source of facts. Characters outside its "
@@ -59,15 +89,13 @@ class LanguageModel(Task):
     def prepare(self, recipe, *, seed, limit, data_dir, batch_size) -> TaskData:
         from zoo.tasks.datasets import ConsecutiveWindows, RandomWindows
 
-        d = recipe.data
-        corpus = text.load_text(d["source"], path=d.get("path"), data_dir=data_dir)
+        d = self.data(recipe.data)
+        corpus = text.load_text(d.source, path=d.path, data_dir=data_dir)
         vocab = Vocabulary.from_text(corpus.train)  # the training split only: nothing leaks
         if len(vocab.chars) < 2:
-            raise DataError(f"{d.get('path') or d['source']}: expected a training text of at least 2 distinct "
+            raise DataError(f"{d.path or d.source}: expected a training text of at least 2 distinct "
                             f"characters, found {len(vocab.chars)}")
-        seq_len, sampling = d.get("seq_len", 100), d.get("sampling", "random")
-        if sampling not in ("random", "consecutive"):
-            raise ZooError(f"recipe {recipe.name!r}: sampling must be 'random' or 'consecutive', got {sampling!r}")
+        seq_len, sampling = d.seq_len, d.sampling
         if sampling == "consecutive" and get_spec(recipe.model).carry is None:
             raise ZooError(f"recipe {recipe.name!r}: model family {recipe.model!r} cannot carry states across "
                            f"windows; use sampling 'random'")
@@ -115,7 +143,7 @@ class LanguageModel(Task):
     def callbacks(self, model, data, recipe, out_dir=None):
         from zoo.tasks.callbacks import PerplexityLogs, SampleText
 
-        prompt = recipe.data.get("sample_prompt", "")
+        prompt = self.data(recipe.data).sample_prompt
         if not prompt or any(ch not in data.vocab.index for ch in prompt):  # e.g. with --text-file
             prompt = data.vocab.decode(data.train.ids[:8])
         path = None if out_dir is None else pathlib.Path(out_dir) / "samples.jsonl"
@@ -136,18 +164,17 @@ class LanguageModel(Task):
         loss = metrics["test_loss"]
         return {**metrics, "test_perplexity": math.exp(loss), "test_bits_per_char": loss / math.log(2)}
 
-    def data_overrides(self, recipe, *, text_file=None, **options) -> dict:
-        data = super().data_overrides(recipe, **options)
+    def override(self, data: dict, *, text_file=None) -> dict:
         # Absolute, so `zoo evaluate` and `zoo export` find it from anywhere.
-        return data if text_file is None else {**data, "source": "file", "path": str(pathlib.Path(text_file).resolve())}
+        return {**data, "source": "file", "path": str(pathlib.Path(text_file).resolve())}
 
     # ------------------------------------------------------------------ the metric
     def examples(self, data_config, *, seed, data_dir=None, vocab=None, limit=None) -> Examples:
         """Windows of the test text, `limit` characters of it at most."""
-        corpus = text.load_text(data_config["source"], path=data_config.get("path"), data_dir=data_dir)
+        d = self.data(data_config)
+        corpus = text.load_text(d.source, path=d.path, data_dir=data_dir)
         ids = vocab.encode(corpus.test, unknown=True)
-        return Examples("test", *text.windows(ids if limit is None else ids[: limit + 1],
-                                              data_config.get("seq_len", 100)))
+        return Examples("test", *text.windows(ids if limit is None else ids[: limit + 1], d.seq_len))
 
     def measure(self, model, examples: Examples) -> dict:
         """Cross-entropy of the full model, every window from zero states. For a model trained
@@ -177,12 +204,7 @@ class LanguageModel(Task):
                                temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
         return continued[0] if isinstance(prompts, str) else continued
 
-    def generate_command(self, model, *, prompts, length, temperature, top_k, top_p, seed, **options) -> list[str]:
-        refuse_options(options, "a language model continues --prompt texts; it takes --prompt, --length, "
-                                "--temperature, --top-k, --top-p and --seed")
-        if not prompts:
-            raise ZooError("--prompt: a language model continues a text; give one (repeat it for several)")
-        length = 200 if length is None else length
+    def generate_command(self, model, *, prompts, length, temperature, top_k, top_p, seed) -> list[str]:
         texts = self.generate(model, list(prompts), length, temperature=temperature, top_k=top_k, top_p=top_p,
                               seed=seed)
         return [prompt + continued for prompt, continued in zip(prompts, texts)]
@@ -203,7 +225,7 @@ class LanguageModel(Task):
 
     # ------------------------------------------------------------------ model card
     def samples(self, model, data_config) -> list[dict]:
-        prompt = data_config.get("sample_prompt") or model.vocab.chars[0]
+        prompt = self.data(data_config).sample_prompt or model.vocab.chars[0]
         return [{"prompt": prompt, "temperature": t, "seed": 0,
                  "text": prompt + self.generate(model, prompt, 300, temperature=t, seed=0)} for t in (0.5, 0.8)]
 

@@ -4,8 +4,11 @@ judged by the exact match of greedy decoding through the family's ``encoder`` an
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from typing import Literal
 
+import click
 import numpy as np
 
 from zoo import generate
@@ -13,6 +16,21 @@ from zoo.data import generated
 from zoo.errors import ZooError, user_error
 from zoo.tasks import register_task
 from zoo.tasks.base import Examples, QualityBudget, Task, TaskData, limit_items, texts, whole_number
+from zoo.tasks.options import Command, DataConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class PairData(DataConfig):
+    """A generated problem (zoo.data.generated): sums of operands of 1 to `digits` digits, in
+    splits of the given sizes, or the tutorial's word pairs; `reverse_source` feeds each
+    source backwards."""
+
+    task: Literal["addition", "word_pairs"]
+    digits: int = 3
+    reverse_source: bool = False
+    train_size: int = 50000
+    validation_size: int = 5000
+    test_size: int = 5000
 
 
 @register_task("seq2seq")
@@ -28,7 +46,11 @@ class Seq2Seq(Task):
     hub_pipeline = "text2text-generation"
     check_examples = 1000
     api = ("translate",)
-    commands = ("translate",)
+    data_type = PairData
+    commands = {"translate": Command(
+        help="Translate each of TEXTS (greedy, or beam search).",
+        params=(click.Argument(["texts"], nargs=-1, required=True),
+                click.Option(["--beam"], type=int, default=1, show_default=True, help="Beam width (>= 1; 1 = greedy).")))}
     use_and_limits = (
         "Translates short strings of the generated task it was trained on; sources must use its characters and "
         "fit its source length. Outside the training distribution (longer operands, other operators) the "
@@ -47,14 +69,14 @@ class Seq2Seq(Task):
     def prepare(self, recipe, *, seed, limit, data_dir, batch_size) -> TaskData:
         from zoo.tasks.datasets import ShuffledArrays
 
-        d = recipe.data
+        d = self.data(recipe.data)
         splits = generated.load_pairs(d, seed=seed)
         vocab = generated.vocabulary_for(splits)
         source_len, target_len = generated.pair_lengths(d)
 
         def encode(pairs):
             return generated.encode_pairs(pairs, vocab, source_len=source_len, target_len=target_len,
-                                          reverse_source=d.get("reverse_source", False))
+                                          reverse_source=d.reverse_source)
 
         train, validation, test = (limit_items(p, limit) for p in (splits.train, splits.validation, splits.test))
         held_out = ("validation", validation) if validation else ("train", train)
@@ -87,7 +109,7 @@ class Seq2Seq(Task):
 
     # ------------------------------------------------------------------ the metric
     def examples(self, data_config, *, seed, data_dir=None, vocab=None, limit=None) -> Examples:
-        splits = generated.load_pairs(data_config, seed=seed)
+        splits = generated.load_pairs(self.data(data_config), seed=seed)
         split = splits.evaluation_split
         return _examples(split, getattr(splits, split)).head(limit)
 
@@ -97,14 +119,14 @@ class Seq2Seq(Task):
         split = examples.split
         metrics = {f"{split}_exact_match": float(np.mean([p == t for p, t in zip(predictions, examples.targets)])),
                    f"{split}_examples": len(examples)}
-        if model.data_config.get("task") == "addition":
+        if self.data(model.data_config).task == "addition":
             pairs = list(zip(examples.inputs, examples.targets))
             metrics.update(generated.exact_match_by_digits(pairs, predictions, split))
         return metrics
 
     # ------------------------------------------------------------------ inference
     def decoding(self, data_config) -> dict:
-        return generated.decoding_options(data_config)
+        return generated.decoding_options(self.data(data_config))
 
     def check_manifest(self, manifest: dict) -> None:
         super().check_manifest(manifest)
@@ -121,9 +143,10 @@ class Seq2Seq(Task):
         width `beam`), through the encoder and decoder step."""
         source_list = texts(sources, "source")
         beam = whole_number("beam", beam, minimum=1)
-        grammar = _GRAMMARS.get((model.data_config or {}).get("task"))
+        d = self.data(model.data_config) if model.data_config else None
+        grammar = _GRAMMARS.get(d and d.task)
         for source in source_list if grammar else ():
-            grammar(source, model.data_config)
+            grammar(source, d)
         (name,) = model.input_units("encoder")
         encode = lambda source: model.run("encoder", {name: source})  # noqa: E731
         targets = user_error(ZooError, generate.translate, encode, model.step_function("decoder_step"), model.vocab,
@@ -135,7 +158,7 @@ class Seq2Seq(Task):
 
     # ------------------------------------------------------------------ model card
     def samples(self, model, data_config) -> list[dict]:
-        sources = generated.FIRST_SUMS if data_config.get("task") == "addition" else [s for s, _ in generated.WORD_PAIRS]
+        sources = generated.FIRST_SUMS if self.data(data_config).task == "addition" else [s for s, _ in generated.WORD_PAIRS]
         return [{"source": s, "translation": t} for s, t in zip(sources, self.translate(model, sources))]
 
     def sample_lines(self, samples) -> list[str]:
@@ -146,9 +169,9 @@ class Seq2Seq(Task):
         return f"m.translate({source!r}, beam=3)", f'zoo translate {name} "{source}"'
 
 
-def _addition_problem(source: str, data_config: dict) -> None:
+def _addition_problem(source: str, d: PairData) -> None:
     """An addition model's inputs are ``digits+digits``, each operand at most its digits long."""
-    digits = data_config.get("digits", 3)
+    digits = d.digits
     if re.fullmatch(rf"[0-9]{{1,{digits}}}\+[0-9]{{1,{digits}}}", source) is None:
         raise ZooError(f"input {source!r}: expected two numbers of 1 to {digits} digits joined by +, such as "
                        f"{'1' * digits}+{'2' * max(1, digits - 1)}")
