@@ -22,10 +22,11 @@ import math
 import numpy as np
 
 from zoo import formats, generate
+from zoo.arguments import finite_number, whole_number
 from zoo.data import images
 from zoo.errors import ZooError
 from zoo.tasks import register_task
-from zoo.tasks.base import Examples, ImageTask, QualityBudget, TaskData, finite_number, refuse_options, whole_number
+from zoo.tasks.base import Examples, ImageTask, QualityBudget, TaskData, refuse_options
 
 LEVELS = 8
 MAX_COUNT = 10_000  # garments per class in one call

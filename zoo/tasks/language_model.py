@@ -12,12 +12,13 @@ import math
 import pathlib
 
 from zoo import generate
+from zoo.arguments import finite_number, whole_number
 from zoo.data import text
 from zoo.data.vocabulary import Vocabulary
 from zoo.errors import DataError, ZooError, user_error
 from zoo.registry import get_spec
 from zoo.tasks import register_task
-from zoo.tasks.base import Examples, QualityBudget, Task, TaskData, finite_number, refuse_options, texts, whole_number
+from zoo.tasks.base import Examples, QualityBudget, Task, TaskData, refuse_options, texts
 
 
 def _consecutive(data_config) -> bool:
