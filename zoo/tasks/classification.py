@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from zoo import generate
-from zoo.data import images
+from zoo.data import images, pictures
+from zoo.data.augment import augmentation
 from zoo.tasks import register_task
 from zoo.tasks.base import Examples, ImageTask, QualityBudget, TaskData
 
@@ -44,7 +45,7 @@ class Classification(ImageTask):
 
         d = recipe.data
         splits = self.splits(d, seed=seed, data_dir=data_dir, limit=limit)
-        augment = images.augmentation(shift=d.get("augment_shift", 0), flip=d.get("augment_flip", False))
+        augment = augmentation(shift=d.get("augment_shift", 0), flip=d.get("augment_flip", False))
         return TaskData(
             train=ShuffledArrays(splits.x_train, splits.y_train, batch_size=batch_size, seed=seed, augment=augment),
             validation=(splits.x_val, splits.y_val),
@@ -76,12 +77,12 @@ class Classification(ImageTask):
     def classify(self, model, images_) -> tuple[list[str], np.ndarray]:
         """The most likely class name of each image (batch, 28, 28) in [0, 1], and the softmax
         probabilities of every class (columns in the order of `classes`)."""
-        probabilities = generate.softmax(model.logits(images.check_images(images_)))
+        probabilities = generate.softmax(model.logits(pictures.check_images(images_)))
         names = model.classes or [str(i) for i in range(probabilities.shape[-1])]
         return [names[i] for i in probabilities.argmax(-1)], probabilities
 
     def predict_command(self, model, *, inputs, as_json=False, invert="auto") -> list[str]:
-        names, probabilities = self.classify(model, images.load_images(inputs, invert=invert))
+        names, probabilities = self.classify(model, pictures.load_images(inputs, invert=invert))
         if as_json:
             import json
 
