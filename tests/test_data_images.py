@@ -1,4 +1,5 @@
-"""Image-row datasets: the IDX reader, its strict validation, the splits, and the tfds path (mocked)."""
+"""Image-row datasets: the IDX reader, its strict validation, the splits, and the tfds path (mocked);
+the pictures a user hands a classifier and the training-time augmentation."""
 
 import gzip
 import os
@@ -7,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from zoo.data import images
+from zoo.data import augment, images, pictures
 from zoo.data.images import DataError, ImageSplits, load_image_rows, read_idx
 from zoo.errors import ZooError
 
@@ -285,7 +286,7 @@ def test_zoo_data_dir_for_other_corpora_falls_back_to_the_debian_files(tmp_path,
 
 
 # ---------------------------------------------------------------------------------------------
-# pictures people have (images.read_picture) and training-time shifts (images.random_shifts)
+# pictures people have (pictures.read_picture) and training-time shifts (augment.random_shifts)
 
 
 def _garment(size=28):
@@ -300,7 +301,7 @@ def test_a_dataset_sized_picture_reads_back_exactly(tmp_path):
 
     pixels = (_garment() * 255).astype(np.uint8)
     Image.fromarray(pixels, mode="L").save(tmp_path / "g.png")
-    np.testing.assert_allclose(images.read_picture(tmp_path / "g.png"), pixels / 255, atol=1e-6)
+    np.testing.assert_allclose(pictures.read_picture(tmp_path / "g.png"), pixels / 255, atol=1e-6)
 
 
 def test_a_large_dark_on_light_colour_photo_is_resized_grayed_and_inverted(tmp_path):
@@ -309,10 +310,10 @@ def test_a_large_dark_on_light_colour_photo_is_resized_grayed_and_inverted(tmp_p
     light = 1.0 - _garment(280)  # dark object on white paper, 10x the size
     rgb = np.stack([light * 255] * 3, -1).astype(np.uint8)
     Image.fromarray(rgb, mode="RGB").save(tmp_path / "photo.jpg", quality=95)
-    got = images.read_picture(tmp_path / "photo.jpg")
+    got = pictures.read_picture(tmp_path / "photo.jpg")
     assert got.shape == (28, 28) and got.dtype == np.float32
     assert np.abs(got - _garment()).mean() < 0.05  # back to light-on-dark at dataset size
-    kept = images.read_picture(tmp_path / "photo.jpg", invert="no")
+    kept = pictures.read_picture(tmp_path / "photo.jpg", invert="no")
     assert np.abs(kept - (1 - _garment())).mean() < 0.05
 
 
@@ -322,7 +323,7 @@ def test_a_wide_picture_keeps_its_aspect(tmp_path):
     wide = np.zeros((20, 60), np.uint8)
     wide[5:15, 10:50] = 230
     Image.fromarray(wide, mode="L").save(tmp_path / "wide.png")
-    got = images.read_picture(tmp_path / "wide.png")
+    got = pictures.read_picture(tmp_path / "wide.png")
     rows = np.flatnonzero(got.max(1) > 0.5)
     assert 28 / 60 * 10 - 2 <= len(rows) <= 28 / 60 * 10 + 2  # padded to a square, not stretched
 
@@ -332,7 +333,7 @@ def test_sixteen_bit_gray_is_scaled_not_clipped(tmp_path):
 
     pixels = (_garment() * 65535).astype(np.uint16)
     Image.fromarray(pixels).save(tmp_path / "g16.png")
-    np.testing.assert_allclose(images.read_picture(tmp_path / "g16.png"), _garment(), atol=1e-4)
+    np.testing.assert_allclose(pictures.read_picture(tmp_path / "g16.png"), _garment(), atol=1e-4)
 
 
 def test_transparent_pixels_count_as_white_paper(tmp_path):
@@ -341,27 +342,27 @@ def test_transparent_pixels_count_as_white_paper(tmp_path):
     rgba = np.zeros((28, 28, 4), np.uint8)  # transparent everywhere ...
     rgba[7:21, 9:19] = (0, 0, 0, 255)  # ... but an opaque black garment
     Image.fromarray(rgba, mode="RGBA").save(tmp_path / "icon.png")
-    got = images.read_picture(tmp_path / "icon.png")
+    got = pictures.read_picture(tmp_path / "icon.png")
     assert got[14, 14] > 0.9 and got[0, 0] < 0.1  # inverted: light garment on dark
 
 
 def test_random_shifts_move_each_image_within_the_bound():
     x = np.zeros((64, 28, 28), np.float32)
     x[:, 14, 14] = 1
-    shifted = images.random_shifts(x, 2, np.random.default_rng(0))
+    shifted = augment.random_shifts(x, 2, np.random.default_rng(0))
     positions = np.array([np.argwhere(a)[0] for a in shifted]) - 14
     assert shifted.sum() == 64 and np.abs(positions).max() <= 2 and len({tuple(p) for p in positions}) > 10
-    np.testing.assert_array_equal(shifted, images.random_shifts(x, 2, np.random.default_rng(0)))
+    np.testing.assert_array_equal(shifted, augment.random_shifts(x, 2, np.random.default_rng(0)))
 
 
 def test_random_flips_mirror_about_half_the_images_and_nothing_else():
     x = np.random.default_rng(1).random((200, 28, 28), dtype=np.float32)
-    flipped = images.random_flips(x, np.random.default_rng(0))
+    flipped = augment.random_flips(x, np.random.default_rng(0))
     mirrored = np.array([np.array_equal(f, a[:, ::-1]) for f, a in zip(flipped, x)])
     same = np.array([np.array_equal(f, a) for f, a in zip(flipped, x)])
     assert (mirrored ^ same).all() and 70 < mirrored.sum() < 130
-    np.testing.assert_array_equal(flipped, images.random_flips(x, np.random.default_rng(0)))
-    assert images.augmentation() is None and images.augmentation(flip=True)(x, np.random.default_rng(0)).shape == x.shape
+    np.testing.assert_array_equal(flipped, augment.random_flips(x, np.random.default_rng(0)))
+    assert augment.augmentation() is None and augment.augmentation(flip=True)(x, np.random.default_rng(0)).shape == x.shape
 
 
 def test_training_batches_are_shifted_reproducibly_and_evaluation_is_not(tmp_path):

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
+import reference
 from conftest import to_numpy
-from zoo import reference
 
 WORKED_INPUT = np.array([[[1.0, 1.0], [1.0, 1.0], [2.0, 2.0]]], dtype="float32")
 

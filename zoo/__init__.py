@@ -9,9 +9,8 @@ The registry functions below import the model families lazily, and :func:`load` 
 
 import contextlib
 
+from zoo.environment import VERSION as __version__
 from zoo.registry import create_model, get_spec, list_models, register_layers_with_keras, register_model
-
-__version__ = "0.2.0"
 
 register_layers_with_keras()  # keras.saving.load_model(a zoo model) works after `import zoo`
 

@@ -44,7 +44,7 @@ def _param(param: click.Parameter):
 # Options several commands share, declared once.
 _DATA_DIR = click.Option(["--data-dir"], type=click.Path(),
                          help="Folder of local data [default: $ZOO_DATA_DIR, then ../shared/data beside a checkout].")
-_ENGINE = click.Option(["--engine"], type=click.Choice([*formats.engines(), formats.KERAS]),
+_ENGINE = click.Option(["--engine"], type=click.Choice([*formats.keras_free_engines(), formats.KERAS]),
                        default=formats.DEFAULT_ENGINE, show_default=True,
                        help="An export format's runtime (onnxruntime, TensorFlow's SavedModel loader; no Keras), "
                             "or Keras on --backend.")

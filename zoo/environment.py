@@ -1,10 +1,13 @@
-"""The machine and library versions a run or a shipped model was made with."""
+"""The zoo's version, and the machine and library versions a run or a shipped model was made with."""
 
 from __future__ import annotations
 
 import os
 import pathlib
 import platform
+
+# zoo.__version__, written into every export's metadata (pyproject.toml's version too).
+VERSION = "0.2.0"
 
 
 def library_versions() -> dict:

@@ -17,6 +17,7 @@ import abc
 import numpy as np
 
 from zoo import generate
+from zoo.arguments import whole_number
 from zoo.errors import ZooError
 
 
@@ -90,8 +91,6 @@ class InferenceModel(abc.ABC):
         if self.data_config is None:
             raise ZooError(f"{self.origin}: no data config to rebuild the test split from "
                            f"(exported before zoo 0.2?); export the run again")
-        from zoo.tasks.base import whole_number
-
         limit = whole_number("limit", limit, minimum=1, optional=True)
         task = self.task
         examples = task.examples(self.data_config, seed=self.seed, data_dir=data_dir, vocab=self.vocab, limit=limit)

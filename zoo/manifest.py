@@ -15,6 +15,7 @@ import pathlib
 import numpy as np
 
 from zoo import storage
+from zoo.environment import VERSION
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -63,12 +64,11 @@ def artifact_metadata(manifest: dict, artifact: str) -> dict[str, str]:
     the file's role (``artifact``), its inputs and outputs, the vocabulary or classes, the
     decoding options and data config, how to feed it (``conventions``, the task's), the
     format version and the zoo's version."""
-    from zoo import __version__
     from zoo.tasks import get_task
 
     task = get_task(manifest["task"])
     fields = {
-        "format_version": FORMAT_VERSION, "version": __version__, "task": manifest["task"],
+        "format_version": FORMAT_VERSION, "version": VERSION, "task": manifest["task"],
         "model": manifest["model"], "recipe": manifest["recipe"], "artifact": artifact,
         "artifacts": sorted(manifest["artifacts"]),
         "inputs": manifest["artifacts"][artifact]["inputs"], "outputs": manifest["artifacts"][artifact]["outputs"],

@@ -27,9 +27,9 @@ CARD = "card.json"
 CARD_TEXT = "README.md"  # the model card a shipped folder holds beside card.json
 
 
-def engines() -> tuple[str, ...]:
-    """The engines a model loads with: Keras itself, or a Keras-free export format."""
-    return (formats.KERAS, *formats.engines())
+def load_engines() -> tuple[str, ...]:
+    """The engines :func:`load` takes: Keras itself, or a Keras-free export format."""
+    return (formats.KERAS, *formats.keras_free_engines())
 
 
 def models_dir() -> pathlib.Path | None:
@@ -139,11 +139,11 @@ def load(name_or_folder, engine: str | None = None) -> InferenceModel:
     folder = resolve(name_or_folder)
     if engine is None:
         engine = formats.DEFAULT_ENGINE if _is_export(folder) else formats.KERAS
-    if engine not in engines():
-        raise ZooError(f"engine {engine!r}: expected one of {', '.join(engines())}")
+    if engine not in load_engines():
+        raise ZooError(f"engine {engine!r}: expected one of {', '.join(load_engines())}")
     if engine == formats.KERAS:
         if _is_export(folder):
-            raise ZooError(f"{folder}: an export folder runs with engine {' or '.join(formats.engines())}; "
+            raise ZooError(f"{folder}: an export folder runs with engine {' or '.join(formats.keras_free_engines())}; "
                            f"load its run folder for {formats.KERAS}")
         return KerasModel(folder)
     export = folder if _is_export(folder) else folder / "export"

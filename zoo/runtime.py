@@ -31,7 +31,7 @@ class ExportError(ZooError):
 def _engine(engine: str) -> str:
     """A registered format (the export worker also runs the Keras-needing ones)."""
     if engine not in formats.names():
-        raise ExportError(f"engine {engine!r}: expected one of {', '.join(formats.engines())}")
+        raise ExportError(f"engine {engine!r}: expected one of {', '.join(formats.keras_free_engines())}")
     return engine
 
 

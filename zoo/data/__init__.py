@@ -1,1 +1,3 @@
-"""Dataset sources: image rows, text corpora and generated tasks, with their vocabularies."""
+"""Dataset sources: image rows (images; their training-time augmentation in augment), text
+corpora and generated tasks, with their vocabularies; and the pictures a user hands a
+classifier (pictures)."""

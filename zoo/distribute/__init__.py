@@ -27,10 +27,8 @@ each global batch into the rows every process feeds; ``keras_workarounds`` holds
 to Keras internals that data-parallel training needs; ``precision`` sets the dtype policy.
 """
 
-from zoo.distribute.devices import MODES, Placement, placement
-from zoo.distribute.precision import CHOICES as PRECISION_CHOICES
-from zoo.distribute.precision import PRECISIONS, check_precision, precision_policy, resolve_precision
+from zoo.distribute.devices import Placement, placement
+from zoo.distribute.precision import check_precision, precision_policy, resolve_precision
 from zoo.distribute.slices import BatchSlices
 
-__all__ = ["MODES", "PRECISIONS", "PRECISION_CHOICES", "BatchSlices", "Placement", "check_precision", "placement",
-           "precision_policy", "resolve_precision"]
+__all__ = ["BatchSlices", "Placement", "check_precision", "placement", "precision_policy", "resolve_precision"]

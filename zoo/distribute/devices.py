@@ -17,7 +17,6 @@ from zoo.distribute.slices import BatchSlices, tf_distributed_dataset
 from zoo.errors import ZooError
 from zoo.recipe import DISTRIBUTE_MODES
 
-MODES = DISTRIBUTE_MODES
 DISTRIBUTED_BACKENDS = ("jax", "tensorflow")
 
 
@@ -85,8 +84,8 @@ class Placement:
 
 def placement(mode: str = "none") -> Placement:
     """The Placement for ``--distribute mode`` on the current backend and machine."""
-    if mode not in MODES:
-        raise ZooError(f"--distribute {mode}: expected one of {', '.join(MODES)}")
+    if mode not in DISTRIBUTE_MODES:
+        raise ZooError(f"--distribute {mode}: expected one of {', '.join(DISTRIBUTE_MODES)}")
     backend = keras.backend.backend()
     if mode == "none":
         return Placement()

@@ -20,14 +20,13 @@ import keras
 
 from zoo.errors import ZooError
 from zoo.recipe import PRECISION_CHOICES as CHOICES  # the recipe field's values
-from zoo.recipe import PRECISIONS
 
 # /proc/cpuinfo flags of CPUs with bfloat16 matrix instructions (AMX tiles or AVX-512 BF16).
 BF16_CPU_FLAGS = {"amx_bf16", "avx512_bf16"}
 
 
 def check_precision(precision: str) -> None:
-    """Raise a one-line ZooError unless `precision` is ``auto`` or one of :data:`PRECISIONS`."""
+    """Raise a one-line ZooError unless `precision` is ``auto`` or one of :data:`zoo.recipe.PRECISIONS`."""
     if precision not in CHOICES:
         raise ZooError(f"--precision {precision}: expected one of {', '.join(CHOICES)}")
 

@@ -27,10 +27,9 @@ import sys
 from zoo import formats as export_formats
 from zoo import backend, runs, storage
 from zoo.errors import ReportedError, WorkerDied, ZooError
+from zoo.export.verify import TOLERANCE, ExportFailed
 from zoo.manifest import MANIFEST
 
-# Largest absolute difference allowed between Keras and an artifact (``--tolerance``).
-TOLERANCE = 1e-5
 PARENT_PID = "ZOO_EXPORT_PARENT"  # the worker publishes only while this process lives
 
 
@@ -109,7 +108,5 @@ def _die_with_parent() -> None:
     if libc_name:
         ctypes.CDLL(libc_name).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
-
-from zoo.export.verify import ExportFailed  # noqa: E402  (after the constants verify reads)
 
 __all__ = ["TOLERANCE", "ExportFailed", "export_run"]

@@ -9,8 +9,9 @@ import numpy as np
 
 from zoo import formats, generate
 from zoo.errors import ZooError
-from zoo.export import TOLERANCE
 
+# Largest absolute difference allowed between Keras and an artifact (``--tolerance``).
+TOLERANCE = 1e-5
 # Plus this much of |expected| (as in numpy.allclose): float32 spacing at a logit of 35 is
 # 3.8e-6, and a confident seq2seq model's ONNX logits differ from Keras's by 4 such ulps.
 RELATIVE_TOLERANCE = 1e-6

@@ -82,8 +82,8 @@ def with_int8(formats) -> tuple[str, ...]:
     return (*formats, *variants)
 
 
-def engines() -> tuple[str, ...]:
-    """The formats that run without Keras."""
+def keras_free_engines() -> tuple[str, ...]:
+    """The formats whose loader runs without Keras: what runs an export folder."""
     return tuple(name for name, fmt in _FORMATS.items() if fmt.keras_free)
 
 

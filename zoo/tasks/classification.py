@@ -8,7 +8,8 @@ import click
 import numpy as np
 
 from zoo import generate
-from zoo.data import images
+from zoo.data import images, pictures
+from zoo.data.augment import augmentation
 from zoo.tasks import register_task
 from zoo.tasks.base import Examples, ImageData, ImageTask, QualityBudget, TaskData
 from zoo.tasks.options import Command, json_option
@@ -64,7 +65,7 @@ class Classification(ImageTask):
 
         d = self.data(recipe.data)
         splits = self.splits(recipe.data, seed=seed, data_dir=data_dir, limit=limit)
-        augment = images.augmentation(shift=d.augment_shift, flip=d.augment_flip)
+        augment = augmentation(shift=d.augment_shift, flip=d.augment_flip)
         return TaskData(
             train=ShuffledArrays(splits.x_train, splits.y_train, batch_size=batch_size, seed=seed, augment=augment),
             validation=(splits.x_val, splits.y_val),
@@ -96,12 +97,12 @@ class Classification(ImageTask):
     def classify(self, model, images_) -> tuple[list[str], np.ndarray]:
         """The most likely class name of each image (batch, 28, 28) in [0, 1], and the softmax
         probabilities of every class (columns in the order of `classes`)."""
-        probabilities = generate.softmax(model.logits(images.check_images(images_)))
+        probabilities = generate.softmax(model.logits(pictures.check_images(images_)))
         names = model.classes or [str(i) for i in range(probabilities.shape[-1])]
         return [names[i] for i in probabilities.argmax(-1)], probabilities
 
     def predict_command(self, model, *, inputs, as_json=False, invert="auto") -> list[str]:
-        names, probabilities = self.classify(model, images.load_images(inputs, invert=invert))
+        names, probabilities = self.classify(model, pictures.load_images(inputs, invert=invert))
         if as_json:
             import json
 

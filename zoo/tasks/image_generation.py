@@ -23,11 +23,12 @@ import math
 import click
 import numpy as np
 
-from zoo import formats, generate
+from zoo import formats, generate, plots
+from zoo.arguments import finite_number, whole_number
 from zoo.data import images
 from zoo.errors import ZooError
 from zoo.tasks import register_task
-from zoo.tasks.base import Examples, ImageData, ImageTask, QualityBudget, TaskData, finite_number, whole_number
+from zoo.tasks.base import Examples, ImageData, ImageTask, QualityBudget, TaskData
 from zoo.tasks.options import Command, seed_option, temperature_option
 
 LEVELS = 8
@@ -237,7 +238,7 @@ class ImageGeneration(ImageTask):
         """A PNG grid (one row per class) at `out` (an existing file only with `overwrite`), or
         the pictures as text."""
         if out is not None:
-            images.png_path(out, overwrite=bool(overwrite))
+            plots.png_path(out, overwrite=bool(overwrite))
         elif overwrite:
             raise ZooError("--overwrite: it replaces the file --out names; give --out")
         pictures = self.generate(model, list(classes), count, temperature=temperature,
@@ -245,7 +246,7 @@ class ImageGeneration(ImageTask):
         if out is None:
             return [line for name, row in zip(classes, pictures) for i, picture in enumerate(row)
                     for line in (f"{name} {i + 1}:", *_text_picture(picture))]
-        images.write_png(out, images.grid(pictures, labels=list(classes)), overwrite=bool(overwrite))
+        plots.write_png(out, plots.grid(pictures, labels=list(classes)), overwrite=bool(overwrite))
         return [f"{out}: {pictures.shape[0]} x {pictures.shape[1]} pictures ({', '.join(classes)})"]
 
     def export_checks(self, keras_model, exported, real_inputs) -> tuple[dict, list]:
@@ -271,7 +272,7 @@ class ImageGeneration(ImageTask):
     def sample_files(self, model, data_config) -> dict:
         pictures = self.generate(model, model.classes, SAMPLE_COUNT, seed=SAMPLE_SEED)
         buffer = io.BytesIO()
-        images.grid(pictures, labels=model.classes).save(buffer, format="PNG")
+        plots.grid(pictures, labels=model.classes).save(buffer, format="PNG")
         return {SAMPLE_GRID: buffer.getvalue()}
 
     def card_figures(self, model, data_config, load) -> dict:

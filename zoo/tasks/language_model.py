@@ -16,12 +16,13 @@ from typing import Literal
 import click
 
 from zoo import generate
+from zoo.arguments import finite_number, whole_number
 from zoo.data import text
 from zoo.data.vocabulary import Vocabulary
 from zoo.errors import DataError, ZooError, user_error
 from zoo.registry import get_spec
 from zoo.tasks import register_task
-from zoo.tasks.base import Examples, QualityBudget, Task, TaskData, finite_number, texts, whole_number
+from zoo.tasks.base import Examples, QualityBudget, Task, TaskData, texts
 from zoo.tasks.options import Command, DataConfig, seed_option, temperature_option
 
 

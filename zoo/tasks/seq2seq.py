@@ -12,10 +12,11 @@ import click
 import numpy as np
 
 from zoo import generate
+from zoo.arguments import whole_number
 from zoo.data import generated
 from zoo.errors import ZooError, user_error
 from zoo.tasks import register_task
-from zoo.tasks.base import Examples, QualityBudget, Task, TaskData, limit_items, texts, whole_number
+from zoo.tasks.base import Examples, QualityBudget, Task, TaskData, limit_items, texts
 from zoo.tasks.options import Command, DataConfig
 
 
