@@ -1,7 +1,8 @@
 """A catalogue of bad input, run in-process through the `zoo` entry point: each case exits with
-code 2, prints exactly one line on stderr (``zoo: error: ...``, no traceback), and changes no
-file in the folders it touches. The Python API refuses the same inputs with the zoo's error
-(a ValueError) and, where the CLI has the same case, the same message."""
+code 2, prints exactly one line on stderr (``zoo: error: ...``, no traceback) that names the
+case's cause, and changes no file in the folders it touches. The Python API refuses the same
+inputs with the zoo's error (a ValueError) naming the cause and, where the CLI has the same
+case, the same message."""
 
 import gzip
 import json
@@ -9,6 +10,7 @@ import pathlib
 import shutil
 import struct
 import zlib
+from typing import Callable, NamedTuple
 
 import keras
 import numpy as np
@@ -16,6 +18,7 @@ import pytest
 
 import zoo
 from zoo.cli import main
+from zoo.data.vocabulary import SPECIALS
 from zoo.errors import ZooError
 from zoo.recipe import load_recipe
 from zoo.training import train
@@ -70,26 +73,26 @@ MANIFESTS = {
     },
     "language_model": {
         "format_version": 1, "task": "language_model", "files": {}, "decoding": None,
-        "vocab": {"kind": "characters", "chars": list("abc ")},
+        "vocab": {"specials": list(SPECIALS), "chars": list("abc ")},
         "artifacts": {
             "model": {"inputs": [{"name": "tokens", "shape": [None, None], "dtype": "int32"}],
-                      "outputs": [{"name": "logits", "shape": [None, None, 4], "dtype": "float32"}]},
+                      "outputs": [{"name": "logits", "shape": [None, None, 8], "dtype": "float32"}]},
             "step": {"inputs": [{"name": "token", "shape": [None, 1], "dtype": "int32"},
                                 {"name": "state_h_1", "shape": [None, 8], "dtype": "float32"},
                                 {"name": "state_c_1", "shape": [None, 8], "dtype": "float32"}],
-                     "outputs": [{"name": "logits", "shape": [None, 4], "dtype": "float32"},
+                     "outputs": [{"name": "logits", "shape": [None, 8], "dtype": "float32"},
                                  {"name": "next_state_h_1", "shape": [None, 8], "dtype": "float32"},
                                  {"name": "next_state_c_1", "shape": [None, 8], "dtype": "float32"}]}},
     },
 }
 MANIFESTS["seq2seq"] = {
     "format_version": 1, "task": "seq2seq", "files": {},
-    "vocab": {"kind": "seq2seq", "chars": ["?", "S", "E", *"0123456789+"]},
+    "vocab": {"specials": list(SPECIALS), "chars": list("0123456789+")},
     "decoding": {"source_len": 7, "target_len": 5, "reverse_source": False},
     "artifacts": {
         "model": {"inputs": [{"name": "source_tokens", "shape": [None, None], "dtype": "int32"},
                              {"name": "decoder_tokens", "shape": [None, None], "dtype": "int32"}],
-                  "outputs": [{"name": "logits", "shape": [None, None, 14], "dtype": "float32"}]},
+                  "outputs": [{"name": "logits", "shape": [None, None, 15], "dtype": "float32"}]},
         "encoder": MANIFESTS["language_model"]["artifacts"]["step"] | {
             "inputs": [{"name": "source_tokens", "shape": [None, None], "dtype": "int32"}]},
         "decoder_step": MANIFESTS["language_model"]["artifacts"]["step"],
@@ -101,6 +104,42 @@ def edited(task, edit):
     manifest = json.loads(json.dumps(MANIFESTS[task]))
     edit(manifest)
     return manifest
+
+
+# Manifests edited by hand: name -> (the task whose manifest is edited, the edit, the cause).
+MANIFEST_EDITS = {
+    "task": ("classification", lambda m: m.update(task="regression"), "unknown task 'regression'"),
+    "no_model": ("classification", lambda m: m["artifacts"].pop("model"), "export needs the artifacts model"),
+    "dtype": ("classification", lambda m: m["artifacts"]["model"]["inputs"][0].update(dtype="string"),
+              "data type 'string' not understood"),
+    "dtype_bogus": ("classification", lambda m: m["artifacts"]["model"]["inputs"][0].update(dtype="float99"),
+                    "data type 'float99' not understood"),
+    "shape": ("classification", lambda m: m["artifacts"]["model"]["inputs"][0].update(shape=[None, -28, 28]),
+              "artifact 'model': bad shape [None, -28, 28]"),
+    "inputs_empty": ("classification", lambda m: m["artifacts"]["model"].update(inputs=[]),
+                     "artifact 'model': inputs must be a non-empty list"),
+    "input_name": ("classification", lambda m: m["artifacts"]["model"]["inputs"][0].update(name=7),
+                   "artifact 'model': each of its inputs needs a name"),
+    "files": ("classification", lambda m: m.update(files=["model.onnx"]), "files must map paths to sha256 digests"),
+    "vocab_specials": ("language_model", lambda m: m["vocab"].update(specials=["<pad>"]),
+                       "vocabulary: expected 'specials' ['<pad>', '<start>', '<end>', '<unk>'], found ['<pad>']"),
+    "vocab_chars": ("language_model", lambda m: m["vocab"].update(chars="abc "),
+                    "vocabulary: expected 'chars' to be a list"),
+    "vocab_size": ("language_model", lambda m: m["vocab"].update(chars=list("abcdef")),
+                   "the vocabulary has 10 symbols, the model predicts 8"),
+    "vocab_dup": ("language_model", lambda m: m["vocab"].update(chars=list("aabc")),
+                  "vocabulary: characters must be distinct"),
+    "vocab_missing": ("language_model", lambda m: m.pop("vocab"),
+                      "vocabulary: expected an object with 'specials' and 'chars', found none"),
+    "decoding": ("seq2seq", lambda m: m.pop("decoding"), "no 'decoding' key"),
+    "decoding_len": ("seq2seq", lambda m: m["decoding"].update(source_len="7"),
+                     "decoding.source_len must be a positive whole number"),
+}
+# ...and manifest.json files that are no manifest at all: name -> (the bytes, the cause).
+MANIFEST_FILES = {
+    "not_json": (b"{not json", "expected an export manifest (Expecting property name"),
+    "list": (b"[1, 2]", "expected an export manifest (a JSON object, found a list)"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -126,27 +165,10 @@ def world(tmp_path_factory, word_pairs_run):
     for task, manifest in MANIFESTS.items():
         add(f"export_{task}/manifest.json", json.dumps(manifest).encode())
         paths[f"EXPORT_{task.upper()}"] = root / f"export_{task}"
-    manifest_edits = {
-        "task": ("classification", lambda m: m.update(task="regression")),
-        "no_model": ("classification", lambda m: m["artifacts"].pop("model")),
-        "dtype": ("classification", lambda m: m["artifacts"]["model"]["inputs"][0].update(dtype="string")),
-        "dtype_bogus": ("classification", lambda m: m["artifacts"]["model"]["inputs"][0].update(dtype="float99")),
-        "shape": ("classification", lambda m: m["artifacts"]["model"]["inputs"][0].update(shape=[None, -28, 28])),
-        "inputs_empty": ("classification", lambda m: m["artifacts"]["model"].update(inputs=[])),
-        "input_name": ("classification", lambda m: m["artifacts"]["model"]["inputs"][0].update(name=7)),
-        "files": ("classification", lambda m: m.update(files=["model.onnx"])),
-        "vocab_kind": ("language_model", lambda m: m["vocab"].update(kind="words")),
-        "vocab_chars": ("language_model", lambda m: m["vocab"].update(chars="abc ")),
-        "vocab_size": ("language_model", lambda m: m["vocab"].update(chars=list("abcdef"))),
-        "vocab_dup": ("language_model", lambda m: m["vocab"].update(chars=list("aabc"))),
-        "vocab_missing": ("language_model", lambda m: m.pop("vocab")),
-        "decoding": ("seq2seq", lambda m: m.pop("decoding")),
-        "decoding_len": ("seq2seq", lambda m: m["decoding"].update(source_len="7")),
-    }
-    for name, (task, edit) in manifest_edits.items():
+    for name, (task, edit, _) in MANIFEST_EDITS.items():
         add(f"manifest_{name}/manifest.json", json.dumps(edited(task, edit)).encode())
-    add("manifest_not_json/manifest.json", b"{not json")
-    add("manifest_list/manifest.json", b"[1, 2]")
+    for name, (data, _) in MANIFEST_FILES.items():
+        add(f"manifest_{name}/manifest.json", data)
 
     images = np.zeros((2, 28, 28), np.float32)
     with_nan = images.copy()
@@ -249,235 +271,287 @@ def world(tmp_path_factory, word_pairs_run):
     return paths
 
 
+class Case(NamedTuple):
+    """A bad command line and the cause its one line must name: a fragment of the message
+    (``{KEY}`` stands for a path of the `world` fixture)."""
+    name: str
+    argv: list[str]
+    cause: str
+
+
 T = ["train", "seq2seq_word_pairs", "--preset", "tiny", "--epochs", "1", "--out", "{DIR}/new_run"]
 F = ["train", "lstm_fashion_mnist", "--preset", "tiny", "--epochs", "1", "--out", "{DIR}/new_run", "--data-dir"]
 LM = ["train", "char_lm_lyrics", "--preset", "tiny", "--epochs", "1", "--out", "{DIR}/new_run", "--text-file"]
 S = ["generate", "{LM_RUN}", "--engine", "keras", "--prompt", "the"]
 P = ["predict", "{EXPORT_CLASSIFICATION}"]
 G = ["generate", "{EXPORT_LANGUAGE_MODEL}", "--prompt", "ab"]
-CASES = {
+DRAW = ["generate", "lstm_fashion_mnist_generator"]
+# A task-specific option given to another task names the option; nothing more, so the case
+# holds whether the task refuses it or the command line does ("No such option: --invert").
+CASES = [
     # the command line itself
-    "unknown command": ["nope"],
-    "unknown backend": ["--backend", "theano", "list"],
-    "train without recipe": ["train"],
-    "unknown recipe": ["train", "nope"],
-    "unknown option": ["train", "seq2seq_word_pairs", "--bogus"],
-    "predict without inputs": ["predict", "{EXPORT_CLASSIFICATION}"],
+    Case("unknown command", ["nope"], "No such command 'nope'"),
+    Case("unknown backend", ["--backend", "theano", "list"], "'--backend': 'theano' is not one of"),
+    Case("train without recipe", ["train"], "Missing argument 'RECIPE'"),
+    Case("unknown recipe", ["train", "nope"], "unknown recipe 'nope'"),
+    Case("unknown option", ["train", "seq2seq_word_pairs", "--bogus"], "--bogus"),
+    Case("predict without inputs", ["predict", "{EXPORT_CLASSIFICATION}"], "Missing argument 'INPUT"),
     # training options
-    "epochs 0": [*T, "--epochs", "0"],
-    "epochs negative": [*T, "--epochs", "-3"],
-    "epochs not a number": [*T, "--epochs", "many"],
-    "batch size 0": [*T, "--batch-size", "0"],
-    "learning rate nan": [*T, "--learning-rate", "nan"],
-    "learning rate inf": [*T, "--learning-rate", "inf"],
-    "learning rate -inf": [*T, "--learning-rate", "-inf"],
-    "learning rate negative": [*T, "--learning-rate", "-0.1"],
-    "learning rate zero": [*T, "--learning-rate", "0"],
-    "learning rate text": [*T, "--learning-rate", "fast"],
-    "seed negative": [*T, "--seed", "-1"],
-    "seed too large": [*T, "--seed", str(2**32)],
-    "seed not a number": [*T, "--seed", "abc"],
-    "limit 0": [*T, "--limit", "0"],
-    "unknown preset": [*T, "--preset", "huge"],
-    "data source on text recipe": [*T, "--data-source", "tfds"],
-    "unknown data source": [*F, "{IDX_GOOD}", "--data-source", "csv"],
-    "text file on seq2seq": [*T, "--text-file", "{CORPUS}"],
+    Case("epochs 0", [*T, "--epochs", "0"], "'--epochs': 0 is not in the range 1<=x"),
+    Case("epochs negative", [*T, "--epochs", "-3"], "'--epochs': -3 is not in the range 1<=x"),
+    Case("epochs not a number", [*T, "--epochs", "many"], "'--epochs': 'many' is not a valid integer"),
+    Case("batch size 0", [*T, "--batch-size", "0"], "'--batch-size': 0 is not in the range 1<=x"),
+    Case("learning rate nan", [*T, "--learning-rate", "nan"], "'--learning-rate': 'nan' is not a finite number"),
+    Case("learning rate inf", [*T, "--learning-rate", "inf"], "'--learning-rate': 'inf' is not a finite number"),
+    Case("learning rate -inf", [*T, "--learning-rate", "-inf"], "'--learning-rate': -inf is not in the range x>0"),
+    Case("learning rate negative", [*T, "--learning-rate", "-0.1"], "'--learning-rate': -0.1 is not in the range x>0"),
+    Case("learning rate zero", [*T, "--learning-rate", "0"], "'--learning-rate': 0.0 is not in the range x>0"),
+    Case("learning rate text", [*T, "--learning-rate", "fast"], "'--learning-rate': 'fast' is not a valid finite"),
+    Case("seed negative", [*T, "--seed", "-1"], "'--seed': -1 is not in the range 0<=x"),
+    Case("seed too large", [*T, "--seed", str(2**32)], "'--seed': 4294967296 is not in the range 0<=x<=4294967295"),
+    Case("seed not a number", [*T, "--seed", "abc"], "'--seed': 'abc' is not a valid integer"),
+    Case("limit 0", [*T, "--limit", "0"], "'--limit': 0 is not in the range 1<=x"),
+    Case("unknown preset", [*T, "--preset", "huge"], "unknown preset 'huge'"),
+    Case("data source on text recipe", [*T, "--data-source", "tfds"], "--data-source"),
+    Case("unknown data source", [*F, "{IDX_GOOD}", "--data-source", "csv"], "'--data-source': 'csv' is not one of"),
+    Case("text file on seq2seq", [*T, "--text-file", "{CORPUS}"], "--text-file"),
     # where a run goes
-    "out is a file": [*T[:-1], "{A_FILE}"],
-    "out holds notes": [*T[:-1], "{NOTES}"],
-    "out holds notes, overwrite": [*T[:-1], "{NOTES}", "--overwrite"],
-    "out under a file": [*T[:-1], "{A_FILE}/run"],
-    "out is a finished run": [*T[:-1], "{RUN}"],
-    "out is a finished run of another recipe": ["train", "char_lm_lyrics", "--out", "{RUN}"],
+    Case("out is a file", [*T[:-1], "{A_FILE}"], "'--out': Directory '{A_FILE}' is a file"),
+    Case("out holds notes", [*T[:-1], "{NOTES}"], "--out {NOTES}: the folder holds files that are not a zoo run"),
+    Case("out holds notes, overwrite", [*T[:-1], "{NOTES}", "--overwrite"],
+         "--out {NOTES}: the folder holds files that are not a zoo run"),
+    Case("out under a file", [*T[:-1], "{A_FILE}/run"], "--out {A_FILE}/run: cannot create its parent folder"),
+    Case("out is a finished run", [*T[:-1], "{RUN}"], "--out {RUN}: holds a run; pass --overwrite"),
+    Case("out is a finished run of another recipe", ["train", "char_lm_lyrics", "--out", "{RUN}"],
+         "--out {RUN}: holds a run; pass --overwrite"),
     # image data
-    "data dir missing": [*F, "{DIR}/nowhere"],
-    "data dir is a file": [*F, "{A_FILE}"],
-    "IDX file missing": [*F, "{IDX_MISSING}"],
-    "IDX zero test images": [*F, "{IDX_NO_TEST}"],
-    "IDX zero train images": [*F, "{IDX_NO_TRAIN}"],
-    "IDX header dimensions overflow": [*F, "{IDX_OVERFLOW}"],
-    "IDX label out of range": [*F, "{IDX_LABELS}"],
-    "IDX label count": [*F, "{IDX_LABEL_COUNT}"],
-    "IDX image shape": [*F, "{IDX_SHAPE}"],
-    "IDX data type": [*F, "{IDX_DTYPE}"],
-    "IDX truncated": [*F, "{IDX_TRUNCATED}"],
-    "limit leaves validation empty": [*F, "{IDX_GOOD}", "--limit", "2"],
+    Case("data dir missing", [*F, "{DIR}/nowhere"], "{DIR}/nowhere: no such data directory"),
+    Case("data dir is a file", [*F, "{A_FILE}"], "{A_FILE}: no such data directory"),
+    Case("IDX file missing", [*F, "{IDX_MISSING}"], "{IDX_MISSING}: missing t10k-labels-idx1-ubyte[.gz]"),
+    Case("IDX zero test images", [*F, "{IDX_NO_TEST}"],
+         "{IDX_NO_TEST}/t10k-images-idx3-ubyte: expected at least one image"),
+    Case("IDX zero train images", [*F, "{IDX_NO_TRAIN}"],
+         "{IDX_NO_TRAIN}/train-images-idx3-ubyte: expected at least one image"),
+    Case("IDX header dimensions overflow", [*F, "{IDX_OVERFLOW}"],
+         "for shape (2147483648, 2147483648, 2147483648), found 0"),
+    Case("IDX label out of range", [*F, "{IDX_LABELS}"], "expected labels in 0..9, found 11"),
+    Case("IDX label count", [*F, "{IDX_LABEL_COUNT}"], "train-labels-idx1-ubyte: expected 12 labels"),
+    Case("IDX image shape", [*F, "{IDX_SHAPE}"], "of shape (N, 28, 28), found shape (12, 28, 27)"),
+    Case("IDX data type", [*F, "{IDX_DTYPE}"], "unsupported IDX data type 0x0d"),
+    Case("IDX truncated", [*F, "{IDX_TRUNCATED}"], "{IDX_TRUNCATED}/t10k-images-idx3-ubyte: truncated IDX file"),
+    Case("limit leaves validation empty", [*F, "{IDX_GOOD}", "--limit", "2"],
+         "the validation split is empty with --limit 2"),
     # text data
-    "text file missing": [*LM, "{DIR}/missing.txt"],
-    "text file empty": [*LM, "{EMPTY_TXT}"],
-    "text file not UTF-8": [*LM, "{LATIN1_TXT}"],
-    "text file one distinct character": [*LM, "{SINGLE_TXT}"],
-    "text file is a folder": [*LM, "{NOTES}"],
-    "text file is binary": [*LM, "{GRAY16_PNG}"],
-    "lyrics data dir missing": ["train", "char_lm_lyrics", "--data-dir", "{DIR}/nowhere", "--out", "{DIR}/r"],
-    "shakespeare data dir missing": ["train", "char_lm_shakespeare", "--data-dir", "{DIR}/nowhere", "--out",
-                                     "{DIR}/r"],
+    Case("text file missing", [*LM, "{DIR}/missing.txt"], "{DIR}/missing.txt: cannot read text file (No such file"),
+    Case("text file empty", [*LM, "{EMPTY_TXT}"], "{EMPTY_TXT}: expected a non-empty text file"),
+    Case("text file not UTF-8", [*LM, "{LATIN1_TXT}"], "{LATIN1_TXT}: expected UTF-8 text, found byte 0xe9"),
+    Case("text file one distinct character", [*LM, "{SINGLE_TXT}"],
+         "expected a training text of at least 2 distinct characters, found 1"),
+    Case("text file is a folder", [*LM, "{NOTES}"], "{NOTES}: cannot read text file (Is a directory)"),
+    Case("text file is binary", [*LM, "{GRAY16_PNG}"], "{GRAY16_PNG}: expected UTF-8 text, found byte 0x89"),
+    Case("lyrics data dir missing", ["train", "char_lm_lyrics", "--data-dir", "{DIR}/nowhere", "--out", "{DIR}/r"],
+         "{DIR}/nowhere/jaychou_lyrics/jaychou_lyrics.txt.zip: lyrics archive not found"),
+    Case("shakespeare data dir missing",
+         ["train", "char_lm_shakespeare", "--data-dir", "{DIR}/nowhere", "--out", "{DIR}/r"],
+         "{DIR}/nowhere/tiny_shakespeare/input.txt: tiny_shakespeare file not found"),
     # reading runs
-    "evaluate missing run": ["evaluate", "{DIR}/nowhere"],
-    "evaluate a file": ["evaluate", "{A_FILE}"],
-    "evaluate notes": ["evaluate", "{NOTES}"],
-    "evaluate an export": ["evaluate", "{EXPORT_CLASSIFICATION}"],
-    "sample prompt outside vocabulary": [*S[:-1], "the€"],
-    "sample empty prompt": [*S[:-1], ""],
-    "sample temperature nan": [*S, "--temperature", "nan"],
-    "sample temperature inf": [*S, "--temperature", "inf"],
-    "sample temperature negative": [*S, "--temperature", "-1"],
-    "sample length 0": [*S, "--length", "0"],
-    "sample top-k 0": [*S, "--top-k", "0"],
-    "sample top-p 0": [*S, "--top-p", "0"],
-    "sample top-p above 1": [*S, "--top-p", "1.5"],
-    "sample top-p nan": [*S, "--top-p", "nan"],
-    "sample seed negative": [*S, "--seed", "-5"],
-    "sample a seq2seq run": ["generate", "{RUN}", "--engine", "keras", "--prompt", "man"],
-    "sample missing run": ["generate", "{DIR}/nowhere", "--engine", "keras", "--prompt", "a"],
-    "decode a language model run": ["translate", "{LM_RUN}", "--engine", "keras", "abc"],
-    "decode character outside vocabulary": ["translate", "{RUN}", "--engine", "keras", "m@n"],
-    "decode source too long": ["translate", "{RUN}", "--engine", "keras", "mmmmmmmmmmmmmmmmmmmmmmmm"],
-    "decode beam 0": ["translate", "{RUN}", "--engine", "keras", "man", "--beam", "0"],
+    Case("evaluate missing run", ["evaluate", "{DIR}/nowhere"], "{DIR}/nowhere: not a finished run folder"),
+    Case("evaluate a file", ["evaluate", "{A_FILE}"], "{A_FILE}: not a finished run folder"),
+    Case("evaluate notes", ["evaluate", "{NOTES}"], "{NOTES}: not a finished run folder"),
+    Case("evaluate an export", ["evaluate", "{EXPORT_CLASSIFICATION}"],
+         "{EXPORT_CLASSIFICATION}: not a finished run folder"),
+    Case("sample prompt outside vocabulary", [*S[:-1], "the€"],
+         "prompt: character '€' is not in the model's vocabulary"),
+    Case("sample empty prompt", [*S[:-1], ""], "prompt: expected at least one character"),
+    Case("sample temperature nan", [*S, "--temperature", "nan"], "temperature nan: expected a finite number >= 0"),
+    Case("sample temperature inf", [*S, "--temperature", "inf"], "temperature inf: expected a finite number >= 0"),
+    Case("sample temperature negative", [*S, "--temperature", "-1"], "temperature -1.0: expected a finite number >= 0"),
+    Case("sample length 0", [*S, "--length", "0"], "length 0: expected a whole number >= 1"),
+    Case("sample top-k 0", [*S, "--top-k", "0"], "top_k 0: expected a whole number >= 1"),
+    Case("sample top-p 0", [*S, "--top-p", "0"], "top_p 0.0: expected a finite number > 0 and <= 1"),
+    Case("sample top-p above 1", [*S, "--top-p", "1.5"], "top_p 1.5: expected a finite number > 0 and <= 1"),
+    Case("sample top-p nan", [*S, "--top-p", "nan"], "top_p nan: expected a finite number > 0 and <= 1"),
+    Case("sample seed negative", [*S, "--seed", "-5"], "seed -5: expected a whole number in 0..4294967295"),
+    Case("sample a seq2seq run", ["generate", "{RUN}", "--engine", "keras", "--prompt", "man"],
+         "{RUN} is a seq2seq model; it answers zoo translate"),
+    Case("sample missing run", ["generate", "{DIR}/nowhere", "--engine", "keras", "--prompt", "a"],
+         "{DIR}/nowhere: not a run or export folder, nor a shipped model"),
+    Case("decode a language model run", ["translate", "{LM_RUN}", "--engine", "keras", "abc"],
+         "{LM_RUN} is a language_model model; it answers zoo generate"),
+    Case("decode character outside vocabulary", ["translate", "{RUN}", "--engine", "keras", "m@n"],
+         "input 'm@n': character '@' is not in the model's vocabulary"),
+    Case("decode source too long", ["translate", "{RUN}", "--engine", "keras", "m" * 24],
+         f"input '{'m' * 24}': expected at most 5 characters"),
+    Case("decode beam 0", ["translate", "{RUN}", "--engine", "keras", "man", "--beam", "0"],
+         "beam 0: expected a whole number >= 1"),
     # exporting
-    "export missing run": ["export", "{DIR}/nowhere"],
-    "export unknown format": ["export", "{RUN}", "--format", "pickle"],
-    "export empty format": ["export", "{RUN}", "--format", ","],
-    "export out holds notes": ["export", "{RUN}", "--out", "{NOTES}"],
-    "export out is the run": ["export", "{RUN}", "--out", "{RUN}"],
-    "export out is a file": ["export", "{RUN}", "--out", "{A_FILE}"],
-    "export out holds the run": ["export", "{RUN}", "--out", "{DIR}"],
-    "export out under a file": ["export", "{RUN}", "--out", "{A_FILE}/export"],
+    Case("export missing run", ["export", "{DIR}/nowhere"], "{DIR}/nowhere: not a finished run folder"),
+    Case("export unknown format", ["export", "{RUN}", "--format", "pickle"],
+         "--format 'pickle': expected a comma-separated subset of"),
+    Case("export empty format", ["export", "{RUN}", "--format", ","],
+         "--format ',': expected a comma-separated subset of"),
+    Case("export out holds notes", ["export", "{RUN}", "--out", "{NOTES}"],
+         "--out {NOTES}: the folder holds files that are not a zoo export"),
+    Case("export out is the run", ["export", "{RUN}", "--out", "{RUN}"],
+         "--out {RUN}: the folder holds files that are not a zoo export"),
+    Case("export out is a file", ["export", "{RUN}", "--out", "{A_FILE}"], "'--out': Directory '{A_FILE}' is a file"),
+    Case("export out holds the run", ["export", "{RUN}", "--out", "{DIR}"],
+         "--out {DIR}: the folder holds files that are not a zoo export"),
+    Case("export out under a file", ["export", "{RUN}", "--out", "{A_FILE}/export"],
+         "--out {A_FILE}/export: cannot create its parent folder"),
     # predicting from images
-    "input missing": [*P, "{DIR}/missing.npy"],
-    "npy with NaN pixels": [*P, "{NAN_NPY}"],
-    "npy with infinite pixels": [*P, "{INF_NPY}"],
-    "npy with zero rows": [*P, "{ZERO_ROWS_NPY}"],
-    "npy of zero bytes": [*P, "{EMPTY_NPY}"],
-    "npy garbage": [*P, "{GARBAGE_NPY}"],
-    "npy wrong shape": [*P, "{WRONG_SHAPE_NPY}"],
-    "npy negative pixels": [*P, "{NEGATIVE_NPY}"],
-    "npy pixels above 1": [*P, "{LARGE_NPY}"],
-    "npy int64 pixels": [*P, "{INT64_NPY}"],
-    "npy of strings": [*P, "{STRINGS_NPY}"],
-    "npy scalar": [*P, "{SCALAR_NPY}"],
-    "npz archive": [*P, "{ARCHIVE_NPZ}"],
-    "unknown input kind": [*P, "{IMAGE_TXT}"],
-    "decompression-bomb PNG": [*P, "{BOMB_PNG}"],
-    "corrupt PNG": [*P, "{CORRUPT_PNG}"],
-    "corrupt JPEG": [*P, "{CORRUPT_JPG}"],
-    "text named .jpg": [*P, "{TEXT_JPG}"],
-    "unknown invert": [*P, "{NAN_NPY}", "--invert", "maybe"],
-    "unknown shipped model": ["predict", "no_such_model", "{NAN_NPY}"],
-    "unknown shipped model, generate": ["generate", "no_such_model", "--prompt", "a"],
-    "IDX bad magic": [*P, "{BAD_MAGIC-IDX3-UBYTE}"],
-    "IDX header overflow": [*P, "{OVERFLOW-IDX3-UBYTE}"],
-    "IDX truncated gzip": [*P, "{TRUNCATED-IDX3-UBYTE_GZ}"],
-    "IDX not gzip": [*P, "{NOT_GZIP-IDX3-UBYTE_GZ}"],
-    "unknown engine": [*P, "{NAN_NPY}", "--engine", "tflite"],
-    "predict with a run folder": ["predict", "{RUN}", "{NAN_NPY}"],
-    "predict with a language model export": ["predict", "{EXPORT_LANGUAGE_MODEL}", "{NAN_NPY}"],
-    "predict with a missing export": ["predict", "{DIR}/nowhere", "{NAN_NPY}"],
-    "predict with an export missing its model file": [*P, "{IDX_GOOD}/t10k-images-idx3-ubyte"],
+    Case("input missing", [*P, "{DIR}/missing.npy"], "{DIR}/missing.npy: no such input file"),
+    Case("npy with NaN pixels", [*P, "{NAN_NPY}"], "found NaN or infinite values"),
+    Case("npy with infinite pixels", [*P, "{INF_NPY}"], "found NaN or infinite values"),
+    Case("npy with zero rows", [*P, "{ZERO_ROWS_NPY}"], "{ZERO_ROWS_NPY}: expected at least one image"),
+    Case("npy of zero bytes", [*P, "{EMPTY_NPY}"], "{EMPTY_NPY}: expected a .npy array"),
+    Case("npy garbage", [*P, "{GARBAGE_NPY}"], "{GARBAGE_NPY}: expected a .npy array"),
+    Case("npy wrong shape", [*P, "{WRONG_SHAPE_NPY}"], "or (N, 28, 28), got (2, 28, 27)"),
+    Case("npy negative pixels", [*P, "{NEGATIVE_NPY}"], "found values from -1 to -1"),
+    Case("npy pixels above 1", [*P, "{LARGE_NPY}"], "found values from 2 to 2"),
+    Case("npy int64 pixels", [*P, "{INT64_NPY}"], "found values from 300 to 300"),
+    Case("npy of strings", [*P, "{STRINGS_NPY}"], "expected uint8 pixels or floats in [0, 1], got <U1"),
+    Case("npy scalar", [*P, "{SCALAR_NPY}"], "or (N, 28, 28), got ()"),
+    Case("npz archive", [*P, "{ARCHIVE_NPZ}"], "{ARCHIVE_NPZ}: expected a .npy, IDX"),
+    Case("unknown input kind", [*P, "{IMAGE_TXT}"], "{IMAGE_TXT}: expected a .npy, IDX"),
+    Case("decompression-bomb PNG", [*P, "{BOMB_PNG}"], "Image size (2500000000 pixels) exceeds limit"),
+    Case("corrupt PNG", [*P, "{CORRUPT_PNG}"], "{CORRUPT_PNG}: expected a PNG or JPEG picture"),
+    Case("corrupt JPEG", [*P, "{CORRUPT_JPG}"], "{CORRUPT_JPG}: expected a PNG or JPEG picture"),
+    Case("text named .jpg", [*P, "{TEXT_JPG}"], "{TEXT_JPG}: expected a PNG or JPEG picture"),
+    Case("unknown invert", [*P, "{NAN_NPY}", "--invert", "maybe"], "'--invert': 'maybe' is not one of"),
+    Case("unknown shipped model", ["predict", "no_such_model", "{NAN_NPY}"],
+         "no_such_model: not a run or export folder, nor a shipped model"),
+    Case("unknown shipped model, generate", ["generate", "no_such_model", "--prompt", "a"],
+         "no_such_model: not a run or export folder, nor a shipped model"),
+    Case("IDX bad magic", [*P, "{BAD_MAGIC-IDX3-UBYTE}"], "{BAD_MAGIC-IDX3-UBYTE}: not an IDX file"),
+    Case("IDX header overflow", [*P, "{OVERFLOW-IDX3-UBYTE}"],
+         "for shape (4294967295, 4294967295, 4294967295), found 0"),
+    Case("IDX truncated gzip", [*P, "{TRUNCATED-IDX3-UBYTE_GZ}"], "{TRUNCATED-IDX3-UBYTE_GZ}: truncated IDX file"),
+    Case("IDX not gzip", [*P, "{NOT_GZIP-IDX3-UBYTE_GZ}"], "Not a gzipped file"),
+    Case("unknown engine", [*P, "{NAN_NPY}", "--engine", "tflite"], "'--engine': 'tflite' is not one of"),
+    Case("predict with a run folder", ["predict", "{RUN}", "{NAN_NPY}"], "{RUN}: a run without an export"),
+    Case("predict with a language model export", ["predict", "{EXPORT_LANGUAGE_MODEL}", "{NAN_NPY}"],
+         "{EXPORT_LANGUAGE_MODEL} is a language_model model; it answers zoo generate"),
+    Case("predict with a missing export", ["predict", "{DIR}/nowhere", "{NAN_NPY}"],
+         "{DIR}/nowhere: not a run or export folder"),
+    Case("predict with an export missing its model file", [*P, "{IDX_GOOD}/t10k-images-idx3-ubyte"],
+         "{EXPORT_CLASSIFICATION}: the manifest lists no onnx/model.onnx"),
     # generating and translating
-    "generate prompt outside vocabulary": [*G[:-1], "xyz"],
-    "generate temperature nan": [*G, "--temperature", "nan"],
-    "generate length 0": [*G, "--length", "0"],
-    "generate with a classification export": ["generate", "{EXPORT_CLASSIFICATION}", "--prompt", "a"],
-    "translate with a classification export": ["translate", "{EXPORT_CLASSIFICATION}", "a"],
-    "translate beam 0": ["translate", "{EXPORT_SEQ2SEQ}", "1+1", "--beam", "0"],
+    Case("generate prompt outside vocabulary", [*G[:-1], "xyz"],
+         "prompt: character 'x' is not in the model's vocabulary"),
+    Case("generate temperature nan", [*G, "--temperature", "nan"], "temperature nan: expected a finite number >= 0"),
+    Case("generate length 0", [*G, "--length", "0"], "length 0: expected a whole number >= 1"),
+    Case("generate with a classification export", ["generate", "{EXPORT_CLASSIFICATION}", "--prompt", "a"],
+         "{EXPORT_CLASSIFICATION} is a classification model; it answers zoo predict"),
+    Case("translate with a classification export", ["translate", "{EXPORT_CLASSIFICATION}", "a"],
+         "{EXPORT_CLASSIFICATION} is a classification model; it answers zoo predict"),
+    Case("translate beam 0", ["translate", "{EXPORT_SEQ2SEQ}", "1+1", "--beam", "0"],
+         "beam 0: expected a whole number >= 1"),
+    Case("translate character outside vocabulary", ["translate", "{EXPORT_SEQ2SEQ}", "1-1"],
+         "input '1-1': character '-' is not in the model's vocabulary"),
+    Case("translate source too long", ["translate", "{EXPORT_SEQ2SEQ}", "1+1+1+1+1+1"],
+         "input '1+1+1+1+1+1': expected at most 7 characters"),
+    Case("translate an addition model 12+", ["translate", "seq2seq_addition", "12+"],
+         "input '12+': expected two numbers of 1 to 3 digits joined by +"),
+    Case("translate an addition model 1234+5", ["translate", "seq2seq_addition", "1234+5", "--engine", "keras"],
+         "input '1234+5': expected two numbers of 1 to 3 digits joined by +"),
+    Case("add 12+", ["predict", "simple_rnn_binary_addition", "12+"],
+         "input '12+': expected a sum of two whole numbers"),
+    Case("add with --invert", ["predict", "simple_rnn_binary_addition", "1+1", "--invert", "yes"], "--invert"),
     # drawing pictures
-    "draw an unknown class": ["generate", "lstm_fashion_mnist_generator", "--class", "Sneakers"],
-    "draw no class": ["generate", "lstm_fashion_mnist_generator", "--seed", "0"],
-    "draw 0 pictures": ["generate", "lstm_fashion_mnist_generator", "--class", "Bag", "--count", "0"],
-    "draw at temperature -1": ["generate", "lstm_fashion_mnist_generator", "--class", "Bag", "--temperature", "-1"],
-    "draw into a .jpg": ["generate", "lstm_fashion_mnist_generator", "--class", "Bag", "--out", "{DIR}/bag.jpg"],
-    "draw into a missing folder": ["generate", "lstm_fashion_mnist_generator", "--class", "Bag", "--out",
-                                   "{DIR}/nowhere/bag.png"],
-    "draw into a folder": ["generate", "lstm_fashion_mnist_generator", "--class", "Bag", "--out", "{DIR}"],
-    "draw with a prompt": ["generate", "lstm_fashion_mnist_generator", "--prompt", "a"],
-    "continue a text with a class": ["generate", "char_lm_lyrics", "--prompt", "分开", "--class", "Bag"],
-    "translate character outside vocabulary": ["translate", "{EXPORT_SEQ2SEQ}", "1-1"],
-    "translate source too long": ["translate", "{EXPORT_SEQ2SEQ}", "1+1+1+1+1+1"],
-    "translate an addition model 12+": ["translate", "seq2seq_addition", "12+"],
-    "translate an addition model 1234+5": ["translate", "seq2seq_addition", "1234+5", "--engine", "keras"],
-    "add 12+": ["predict", "simple_rnn_binary_addition", "12+"],
-    "add with --invert": ["predict", "simple_rnn_binary_addition", "1+1", "--invert", "yes"],
+    Case("draw an unknown class", [*DRAW, "--class", "Sneakers"], "class 'Sneakers': expected one of T-shirt/top"),
+    Case("draw no class", [*DRAW, "--seed", "0"], "draws a class's pictures; name one of T-shirt/top"),
+    Case("draw 0 pictures", [*DRAW, "--class", "Bag", "--count", "0"], "count 0: expected a whole number in 1..10000"),
+    Case("draw at temperature -1", [*DRAW, "--class", "Bag", "--temperature", "-1"],
+         "temperature -1.0: expected a finite number >= 0"),
+    Case("draw into a .jpg", [*DRAW, "--class", "Bag", "--out", "{DIR}/bag.jpg"],
+         "--out {DIR}/bag.jpg: expected a file name ending in .png"),
+    Case("draw into a missing folder", [*DRAW, "--class", "Bag", "--out", "{DIR}/nowhere/bag.png"],
+         "no folder {DIR}/nowhere; create it first"),
+    Case("draw into a folder", [*DRAW, "--class", "Bag", "--out", "{DIR}"], "'--out': File '{DIR}' is a directory"),
+    Case("draw with a prompt", [*DRAW, "--prompt", "a"], "--prompt"),
+    Case("continue a text with a class", ["generate", "char_lm_lyrics", "--prompt", "分开", "--class", "Bag"],
+         "--class"),
     # shipping
-    "ship out holds notes": ["ship", "{RUN}", "--out", "{NOTES}"],
-    "ship out is a file": ["ship", "{RUN}", "--out", "{A_FILE}"],
-    "ship over a shipped model without --overwrite": ["ship", "{RUN}", "--out", "{SHIPPED_PAIRS}"],
-    "ship a run whose model is another recipe's": ["ship", "{RUN_OTHER_MODEL}", "--out", "{DIR}/shipped"],
-    "ship a run with a corrupt model.keras": ["ship", "{RUN_CORRUPT_MODEL}", "--out", "{DIR}/shipped"],
-    "ship a run with an empty history": ["ship", "{RUN_EMPTY_HISTORY}", "--out", "{DIR}/shipped"],
-    "ship a run whose best epoch is not in its history": ["ship", "{RUN_BEST_EPOCH_MISSING}", "--out",
-                                                          "{DIR}/shipped"],
-    "ship a run with a damaged metrics.json": ["ship", "{RUN_METRICS_NOT_JSON}", "--out", "{DIR}/shipped"],
-    "evaluate a run with a corrupt model.keras": ["evaluate", "{RUN_CORRUPT_MODEL}"],
+    Case("ship out holds notes", ["ship", "{RUN}", "--out", "{NOTES}"],
+         "--out {NOTES}: the folder holds files that are not a zoo shipped model"),
+    Case("ship out is a file", ["ship", "{RUN}", "--out", "{A_FILE}"], "'--out': Directory '{A_FILE}' is a file"),
+    Case("ship over a shipped model without --overwrite", ["ship", "{RUN}", "--out", "{SHIPPED_PAIRS}"],
+         "--out {SHIPPED_PAIRS}: holds a shipped model; pass --overwrite"),
+    Case("ship a run whose model is another recipe's", ["ship", "{RUN_OTHER_MODEL}", "--out", "{DIR}/shipped"],
+         "a 'char_lm' model, but the run's recipe 'seq2seq_word_pairs' trains 'seq2seq'"),
+    Case("ship a run with a corrupt model.keras", ["ship", "{RUN_CORRUPT_MODEL}", "--out", "{DIR}/shipped"],
+         "{RUN_CORRUPT_MODEL}/model.keras: expected a .keras model file"),
+    Case("ship a run with an empty history", ["ship", "{RUN_EMPTY_HISTORY}", "--out", "{DIR}/shipped"],
+         "{RUN_EMPTY_HISTORY}/history.csv: expected one row for the best epoch"),
+    Case("ship a run whose best epoch is not in its history",
+         ["ship", "{RUN_BEST_EPOCH_MISSING}", "--out", "{DIR}/shipped"], "expected one row for the best epoch 999"),
+    Case("ship a run with a damaged metrics.json", ["ship", "{RUN_METRICS_NOT_JSON}", "--out", "{DIR}/shipped"],
+         "{RUN_METRICS_NOT_JSON}/metrics.json: expected the run's test metrics as a JSON object"),
+    Case("evaluate a run with a corrupt model.keras", ["evaluate", "{RUN_CORRUPT_MODEL}"],
+         "{RUN_CORRUPT_MODEL}/model.keras: expected a .keras model file"),
     # shipped models changed after shipping
-    "shipped model.keras changed, keras": ["translate", "{TAMPERED_MODEL}", "man", "--engine", "keras"],
-    "shipped model.keras changed, onnx": ["translate", "{TAMPERED_MODEL}", "man"],
-    "shipped classes.json reversed": ["predict", "{TAMPERED_CLASSES}", "{ZERO_ROWS_NPY}", "--engine", "keras"],
-    "shipped export manifest edited": ["predict", "{TAMPERED_MANIFEST}", "{ZERO_ROWS_NPY}"],
-    "shipped folder with an extra file": ["translate", "{TAMPERED_EXTRA_FILE}", "man"],
-    "shipped folder with a file missing": ["translate", "{TAMPERED_MISSING_FILE}", "man", "--engine", "keras"],
-    "shipped folder without its card.json, keras": ["predict", "{TAMPERED_NO_CARD}", "{ZERO_ROWS_NPY}", "--engine",
-                                                   "keras"],
-    "shipped folder without its card.json, onnx": ["predict", "{TAMPERED_NO_CARD}", "{ZERO_ROWS_NPY}"],
+    Case("shipped model.keras changed, keras", ["translate", "{TAMPERED_MODEL}", "man", "--engine", "keras"],
+         "{TAMPERED_MODEL}: model.keras: sha256 differs from card.json"),
+    Case("shipped model.keras changed, onnx", ["translate", "{TAMPERED_MODEL}", "man"],
+         "{TAMPERED_MODEL}: model.keras: sha256 differs from card.json"),
+    Case("shipped classes.json reversed", ["predict", "{TAMPERED_CLASSES}", "{ZERO_ROWS_NPY}", "--engine", "keras"],
+         "{TAMPERED_CLASSES}: classes.json: sha256 differs from card.json"),
+    Case("shipped export manifest edited", ["predict", "{TAMPERED_MANIFEST}", "{ZERO_ROWS_NPY}"],
+         "{TAMPERED_MANIFEST}: export/manifest.json: sha256 differs from card.json"),
+    Case("shipped folder with an extra file", ["translate", "{TAMPERED_EXTRA_FILE}", "man"],
+         "{TAMPERED_EXTRA_FILE}: notes.txt: not listed in card.json"),
+    Case("shipped folder with a file missing", ["translate", "{TAMPERED_MISSING_FILE}", "man", "--engine", "keras"],
+         "{TAMPERED_MISSING_FILE}: vocab.json: listed in card.json but missing"),
+    Case("shipped folder without its card.json, keras",
+         ["predict", "{TAMPERED_NO_CARD}", "{ZERO_ROWS_NPY}", "--engine", "keras"],
+         "{TAMPERED_NO_CARD}: a shipped model without its card.json"),
+    Case("shipped folder without its card.json, onnx", ["predict", "{TAMPERED_NO_CARD}", "{ZERO_ROWS_NPY}"],
+         "{TAMPERED_NO_CARD}: a shipped model without its card.json"),
     # counts past what the engines hold (a traceback after `Epoch 1/...` once)
-    "train for more epochs than 32 bits hold": ["train", "seq2seq_word_pairs", "--preset", "tiny", "--epochs",
-                                                "99999999999999999999999", "--out", "{DIR}/new_run"],
-    "train with a batch larger than 32 bits hold": ["train", "seq2seq_word_pairs", "--batch-size", str(2**31),
-                                                    "--out", "{DIR}/new_run"],
-    "train with a limit larger than 32 bits hold": ["train", "seq2seq_word_pairs", "--limit", str(2**40),
-                                                    "--out", "{DIR}/new_run"],
+    Case("train for more epochs than 32 bits hold",
+         ["train", "seq2seq_word_pairs", "--preset", "tiny", "--epochs", "9" * 23, "--out", "{DIR}/new_run"],
+         f"'--epochs': {'9' * 23} is not in the range 1<=x<=2147483647"),
+    Case("train with a batch larger than 32 bits hold",
+         ["train", "seq2seq_word_pairs", "--batch-size", str(2**31), "--out", "{DIR}/new_run"],
+         "'--batch-size': 2147483648 is not in the range 1<=x<=2147483647"),
+    Case("train with a limit larger than 32 bits hold",
+         ["train", "seq2seq_word_pairs", "--limit", str(2**40), "--out", "{DIR}/new_run"],
+         "'--limit': 1099511627776 is not in the range 1<=x<=2147483647"),
     # --out of generate follows the --overwrite rule of train, export and ship
-    "draw onto an existing file": ["generate", "lstm_fashion_mnist_generator", "--class", "Bag", "--out",
-                                   "{EXISTING_PNG}"],
-    "overwrite without --out": ["generate", "lstm_fashion_mnist_generator", "--class", "Bag", "--overwrite"],
-    "overwrite for a language model": ["generate", "char_lm_lyrics", "--prompt", "a", "--overwrite"],
-}
-MANIFEST_CASES = ["task", "no_model", "dtype", "dtype_bogus", "shape", "inputs_empty", "input_name", "files",
-                  "vocab_kind", "vocab_chars", "vocab_size", "vocab_dup", "vocab_missing", "decoding",
-                  "decoding_len", "not_json", "list"]
-for _name in MANIFEST_CASES:  # manifests edited by hand
-    CASES[f"manifest edited: {_name}"] = ["predict", "{DIR}/manifest_" + _name, "{ZERO_ROWS_NPY}"]
-    CASES[f"manifest edited: {_name}, generate"] = ["generate", "{DIR}/manifest_" + _name, "--prompt", "ab"]
+    Case("draw onto an existing file", [*DRAW, "--class", "Bag", "--out", "{EXISTING_PNG}"],
+         "--out {EXISTING_PNG}: the file exists; pass --overwrite"),
+    Case("overwrite without --out", [*DRAW, "--class", "Bag", "--overwrite"],
+         "--overwrite: it replaces the file --out names"),
+    Case("overwrite for a language model", ["generate", "char_lm_lyrics", "--prompt", "a", "--overwrite"],
+         "--overwrite"),
+]
+for _name, _spec in {**MANIFEST_EDITS, **MANIFEST_FILES}.items():  # each refused by predict and generate alike
+    _cause = _spec[-1]
+    CASES.append(Case(f"manifest edited: {_name}", ["predict", "{DIR}/manifest_" + _name, "{ZERO_ROWS_NPY}"], _cause))
+    CASES.append(Case(f"manifest edited: {_name}, generate", ["generate", "{DIR}/manifest_" + _name, "--prompt", "ab"],
+                      _cause))
 
 
-# What the one line must say, where a wrong or vague message was once printed.
-MESSAGES = {
-    "npy pixels above 1": "found values from 2 to 2",
-    "npy with NaN pixels": "found NaN or infinite values",
-    "evaluate a run with a corrupt model.keras": "expected a .keras model file",
-    "ship over a shipped model without --overwrite": "pass --overwrite",
-    "ship out holds notes": "not a zoo shipped model",
-    "ship a run whose model is another recipe's": "a 'char_lm' model, but the run's recipe",
-    "ship a run with an empty history": "expected one row for the best epoch",
-    "ship a run whose best epoch is not in its history": "expected one row for the best epoch 999",
-    "shipped model.keras changed, keras": "model.keras: sha256 differs from card.json",
-    "shipped model.keras changed, onnx": "model.keras: sha256 differs from card.json",
-    "shipped classes.json reversed": "classes.json: sha256 differs from card.json",
-    "shipped export manifest edited": "export/manifest.json: sha256 differs from card.json",
-    "shipped folder with an extra file": "notes.txt: not listed in card.json",
-    "shipped folder with a file missing": "vocab.json: listed in card.json but missing",
-    "shipped folder without its card.json, keras": "a shipped model without its card.json",
-    "shipped folder without its card.json, onnx": "a shipped model without its card.json",
-    "train for more epochs than 32 bits hold": "'--epochs': 99999999999999999999999 is not in the range 1<=x<=2147483647",
-    "train with a batch larger than 32 bits hold": "'--batch-size': 2147483648 is not in the range",
-    "train with a limit larger than 32 bits hold": "'--limit': 1099511627776 is not in the range",
-    "draw onto an existing file": "the file exists; pass --overwrite to replace it",
-    "overwrite without --out": "--overwrite: it replaces the file --out names",
-    "overwrite for a language model": "--overwrite: a language model continues --prompt texts",
-    "translate an addition model 12+": "expected two numbers of 1 to 3 digits joined by +",
-    "draw an unknown class": "class 'Sneakers': expected one of T-shirt/top, Trouser, Pullover",
-    "draw no class": "--class: ",
-    "draw 0 pictures": "count 0: expected a whole number in 1..10000",
-    "draw into a .jpg": "expected a file name ending in .png",
-    "draw into a missing folder": "create it first",
-    "draw with a prompt": "--prompt: ",
-    "continue a text with a class": "--class: a language model continues --prompt texts",
-}
+# Parts that many messages share: a cause says more than any of them.
+VAGUE = ("zoo: error: ", "Invalid value for ", "No such option", "Missing argument ", "expected an export manifest (",
+         "is not in the range", "expected a whole number >= 1", "expected a finite number >= 0",
+         "not a finished run folder", "not a run or export folder")
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_bad_input_is_one_line_exit_2_and_changes_nothing(name, world, capsys):
-    args = [a.format(**world) if "{" in a else a for a in CASES[name]]
+def names_a_cause(fragment: str) -> bool:
+    """At least an option's name (e.g. --class), and more than a part many messages share."""
+    return len(fragment.strip()) >= len("--class") and not any(fragment in phrase for phrase in VAGUE)
+
+
+def test_every_case_names_a_cause_of_its_own():
+    assert len({case.name for case in CASES}) == len(CASES)
+    assert [case.name for case in CASES if not names_a_cause(case.cause)] == []
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_bad_input_is_one_line_exit_2_naming_its_cause_and_changes_nothing(case, world, capsys):
+    args = [a.format(**world) if "{" in a else a for a in case.argv]
     watched = [world["DIR"], world["RUN"]]
     before = snapshot(*watched)
     capsys.readouterr()
@@ -486,44 +560,75 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(name, world, capsys):
     assert code == 2, (code, err[-2000:])
     assert err.startswith("zoo: error: ") and err.count("\n") == 1, err[-2000:]
     assert "Traceback" not in err
-    assert MESSAGES.get(name, "") in err, err
+    assert case.cause.format(**world) in err, err
     assert snapshot(*watched) == before
 
 
-# The Python API: (shipped model, call, the CLI line that makes the same check or None).
-API_CASES = {
-    "classify NaN pixels": ("simple_rnn_fashion_mnist", lambda m: m.classify(np.full((1, 28, 28), np.nan)), None),
-    "classify pixels of 7": ("simple_rnn_fashion_mnist", lambda m: m.classify(np.full((1, 28, 28), 7.0)), None),
-    "classify a (1, 28, 27) array": ("simple_rnn_fashion_mnist", lambda m: m.classify(np.zeros((1, 28, 27))), None),
-    "classify an empty batch": ("simple_rnn_fashion_mnist", lambda m: m.classify(np.zeros((0, 28, 28))), None),
-    "classify strings": ("simple_rnn_fashion_mnist", lambda m: m.classify([["a"] * 28] * 28), None),
-    "logits of a wrong shape": ("simple_rnn_fashion_mnist", lambda m: m.logits(np.zeros((2, 28, 27))), None),
-    "logits of an empty batch": ("simple_rnn_fashion_mnist", lambda m: m.logits(np.zeros((0, 28, 28))), None),
-    "evaluate limit 0": ("simple_rnn_fashion_mnist", lambda m: m.evaluate(limit=0), None),
-    "translate beam 0": ("seq2seq_addition", lambda m: m.translate(["1+1"], beam=0),
-                         ["translate", "seq2seq_addition", "1+1", "--beam", "0"]),
-    "translate 12+": ("seq2seq_addition", lambda m: m.translate(["12+"]), ["translate", "seq2seq_addition", "12+"]),
-    "translate an empty list": ("seq2seq_addition", lambda m: m.translate([]), None),
-    "translate a number": ("seq2seq_addition", lambda m: m.translate(12), None),
-    "generate length 0": ("seq2seq_word_pairs", None, None),  # replaced below: a language model
-    "add 12+": ("simple_rnn_binary_addition", lambda m: m.add("12+"), ["predict", "simple_rnn_binary_addition", "12+"]),
-    "add an empty list": ("simple_rnn_binary_addition", lambda m: m.add([]), None),
-    "classify with a language model": ("char_lm_lyrics", lambda m: m.classify(np.zeros((1, 28, 28))), None),
-}
-API_CASES["generate length 0"] = ("char_lm_lyrics", lambda m: m.generate("分开", 0),
-                                  ["generate", "char_lm_lyrics", "--prompt", "分开", "--length", "0"])
-API_CASES["generate top_p 2"] = ("char_lm_lyrics", lambda m: m.generate("分开", 5, top_p=2.0),
-                                 ["generate", "char_lm_lyrics", "--prompt", "分开", "--length", "5", "--top-p", "2"])
-API_CASES["generate temperature nan"] = ("char_lm_lyrics", lambda m: m.generate("分开", 5, temperature=float("nan")),
-                                         ["generate", "char_lm_lyrics", "--prompt", "分开", "--temperature", "nan"])
-API_CASES["generate an empty prompt"] = ("char_lm_lyrics", lambda m: m.generate("", 5),
-                                         ["generate", "char_lm_lyrics", "--prompt", ""])
-API_CASES["draw an unknown class"] = ("lstm_fashion_mnist_generator", lambda m: m.generate("Sneakers"),
-                                      ["generate", "lstm_fashion_mnist_generator", "--class", "Sneakers"])
-API_CASES["draw 0 pictures"] = ("lstm_fashion_mnist_generator", lambda m: m.generate("Bag", count=0),
-                                ["generate", "lstm_fashion_mnist_generator", "--class", "Bag", "--count", "0"])
-API_CASES["draw with a seed of -1"] = ("lstm_fashion_mnist_generator", lambda m: m.generate("Bag", seed=-1),
-                                       ["generate", "lstm_fashion_mnist_generator", "--class", "Bag", "--seed", "-1"])
+class ApiCase(NamedTuple):
+    """A Python API call on a shipped model, the cause its ZooError must name, and the CLI line
+    that makes the same check (the same message), where there is one."""
+    name: str
+    model: str
+    call: Callable
+    cause: str
+    cli: list[str] | None = None
+
+
+CLASSIFIER, ADDER, TRANSLATOR = "simple_rnn_fashion_mnist", "simple_rnn_binary_addition", "seq2seq_addition"
+WRITER, DRAWER = "char_lm_lyrics", "lstm_fashion_mnist_generator"
+API_CASES = [
+    ApiCase("classify NaN pixels", CLASSIFIER, lambda m: m.classify(np.full((1, 28, 28), np.nan)),
+            "found NaN or infinite values"),
+    ApiCase("classify pixels of 7", CLASSIFIER, lambda m: m.classify(np.full((1, 28, 28), 7.0)),
+            "found values from 7 to 7"),
+    ApiCase("classify a (1, 28, 27) array", CLASSIFIER, lambda m: m.classify(np.zeros((1, 28, 27))),
+            "or (N, 28, 28), got (1, 28, 27)"),
+    ApiCase("classify an empty batch", CLASSIFIER, lambda m: m.classify(np.zeros((0, 28, 28))),
+            "images: expected at least one image"),
+    ApiCase("classify strings", CLASSIFIER, lambda m: m.classify([["a"] * 28] * 28),
+            "expected uint8 pixels or floats in [0, 1], got <U1"),
+    ApiCase("logits of a wrong shape", CLASSIFIER, lambda m: m.logits(np.zeros((2, 28, 27))),
+            "input 'rows': expected shape (batch, any, 28), got (2, 28, 27)"),
+    ApiCase("logits of an empty batch", CLASSIFIER, lambda m: m.logits(np.zeros((0, 28, 28))),
+            "input 'rows': expected a batch of at least one example"),
+    ApiCase("evaluate limit 0", CLASSIFIER, lambda m: m.evaluate(limit=0), "limit 0: expected a whole number >= 1"),
+    ApiCase("classify with a language model", WRITER, lambda m: m.classify(np.zeros((1, 28, 28))),
+            "classify needs a classification model, this one is language_model"),
+    ApiCase("translate beam 0", TRANSLATOR, lambda m: m.translate(["1+1"], beam=0),
+            "beam 0: expected a whole number >= 1", ["translate", TRANSLATOR, "1+1", "--beam", "0"]),
+    ApiCase("translate 12+", TRANSLATOR, lambda m: m.translate(["12+"]),
+            "input '12+': expected two numbers of 1 to 3 digits joined by +", ["translate", TRANSLATOR, "12+"]),
+    ApiCase("translate an empty list", TRANSLATOR, lambda m: m.translate([]),
+            "source: expected a string or a non-empty list of strings, got list (empty)"),
+    ApiCase("translate a number", TRANSLATOR, lambda m: m.translate(12),
+            "source: expected a string or a non-empty list of strings, got int"),
+    ApiCase("add 12+", ADDER, lambda m: m.add("12+"), "input '12+': expected a sum of two whole numbers",
+            ["predict", ADDER, "12+"]),
+    ApiCase("add an empty list", ADDER, lambda m: m.add([]),
+            "sum: expected a string or a non-empty list of strings, got list (empty)"),
+    ApiCase("generate length 0", WRITER, lambda m: m.generate("分开", 0), "length 0: expected a whole number >= 1",
+            ["generate", WRITER, "--prompt", "分开", "--length", "0"]),
+    ApiCase("generate top_p 2", WRITER, lambda m: m.generate("分开", 5, top_p=2.0),
+            "top_p 2.0: expected a finite number > 0 and <= 1",
+            ["generate", WRITER, "--prompt", "分开", "--length", "5", "--top-p", "2"]),
+    ApiCase("generate temperature nan", WRITER, lambda m: m.generate("分开", 5, temperature=float("nan")),
+            "temperature nan: expected a finite number >= 0",
+            ["generate", WRITER, "--prompt", "分开", "--temperature", "nan"]),
+    ApiCase("generate an empty prompt", WRITER, lambda m: m.generate("", 5), "prompt: expected at least one character",
+            ["generate", WRITER, "--prompt", ""]),
+    ApiCase("draw an unknown class", DRAWER, lambda m: m.generate("Sneakers"), "class 'Sneakers': expected one of",
+            ["generate", DRAWER, "--class", "Sneakers"]),
+    ApiCase("draw 0 pictures", DRAWER, lambda m: m.generate("Bag", count=0),
+            "count 0: expected a whole number in 1..10000", ["generate", DRAWER, "--class", "Bag", "--count", "0"]),
+    ApiCase("draw with a seed of -1", DRAWER, lambda m: m.generate("Bag", seed=-1),
+            "seed -1: expected a whole number in 0..4294967295",
+            ["generate", DRAWER, "--class", "Bag", "--seed", "-1"]),
+]
+
+
+def test_every_api_case_names_a_cause_of_its_own():
+    assert len({case.name for case in API_CASES}) == len(API_CASES)
+    assert [case.name for case in API_CASES if not names_a_cause(case.cause)] == []
 
 
 @pytest.fixture(scope="module")
@@ -540,16 +645,16 @@ def shipped_models():
 
 
 @pytest.mark.parametrize("engine", ["keras", "onnx"])
-@pytest.mark.parametrize("name", sorted(API_CASES))
-def test_the_python_api_refuses_what_the_cli_refuses(name, engine, shipped_models, capsys):
-    model_name, call, cli = API_CASES[name]
+@pytest.mark.parametrize("case", API_CASES, ids=[case.name for case in API_CASES])
+def test_the_python_api_refuses_what_the_cli_refuses(case, engine, shipped_models, capsys):
     with pytest.raises(ZooError) as excinfo:
-        call(shipped_models(model_name, engine))
+        case.call(shipped_models(case.model, engine))
     message = str(excinfo.value)
-    assert isinstance(excinfo.value, ValueError) and message and "\n" not in message
-    if cli is not None:
+    assert isinstance(excinfo.value, ValueError) and "\n" not in message
+    assert case.cause in message, message
+    if case.cli is not None:
         capsys.readouterr()
-        assert main(["--backend", BACKEND, *cli, "--engine", engine]) == 2
+        assert main(["--backend", BACKEND, *case.cli, "--engine", engine]) == 2
         assert capsys.readouterr().err == f"zoo: error: {message}\n"
 
 

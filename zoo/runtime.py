@@ -35,6 +35,11 @@ def _engine(engine: str) -> str:
     return engine
 
 
+def _reason(error: Exception) -> str:
+    """Why a manifest was refused, in one line (a KeyError's message is the bare key)."""
+    return f"no {error.args[0]!r} key" if isinstance(error, KeyError) else first_line(error)
+
+
 class ExportedModel(InferenceModel):
     """An export folder, ready to run its artifacts (``model``, ``step``, ``encoder``, ...)."""
 
@@ -45,13 +50,15 @@ class ExportedModel(InferenceModel):
         manifest_path = self.folder / MANIFEST
         try:
             self.manifest = json.loads(manifest_path.read_text("utf-8"))
+            if not isinstance(self.manifest, dict):
+                raise TypeError(f"a JSON object, found a {type(self.manifest).__name__}")
             self.task_name = self.manifest["task"]
             self.artifacts = self.manifest["artifacts"]
             self.files = self.manifest["files"]
         except FileNotFoundError:
             raise ExportError(f"{self.folder}: not an export folder (no {MANIFEST}); make one with `zoo export RUN_DIR`") from None
         except (OSError, ValueError, KeyError, TypeError) as error:
-            raise ExportError(f"{manifest_path}: expected an export manifest ({first_line(error)})") from None
+            raise ExportError(f"{manifest_path}: expected an export manifest ({_reason(error)})") from None
         self.vocab = None
         try:
             manifests.check(self.manifest)
@@ -63,7 +70,7 @@ class ExportedModel(InferenceModel):
         except ZooError as error:  # before ValueError, which it is: its message already says what is wrong
             raise ExportError(f"{manifest_path}: {error}") from None
         except (ValueError, KeyError, TypeError) as error:
-            raise ExportError(f"{manifest_path}: expected an export manifest ({first_line(error)})") from None
+            raise ExportError(f"{manifest_path}: expected an export manifest ({_reason(error)})") from None
         self._runners = {}
 
     # ------------------------------------------------------------------ integrity

@@ -43,8 +43,13 @@ class Vocabulary:
     @classmethod
     def from_json(cls, data) -> "Vocabulary":
         """A vocabulary from :meth:`to_json`'s dict; anything else is a one-line DataError."""
-        if not isinstance(data, dict) or data.get("specials") != list(SPECIALS) or not isinstance(data.get("chars"), list):
-            raise DataError(f"expected a vocabulary with 'specials' {list(SPECIALS)} and a list of 'chars'")
+        if not isinstance(data, dict):
+            found = "none" if data is None else f"a JSON {type(data).__name__}"
+            raise DataError(f"vocabulary: expected an object with 'specials' and 'chars', found {found}")
+        if data.get("specials") != list(SPECIALS):
+            raise DataError(f"vocabulary: expected 'specials' {list(SPECIALS)}, found {data.get('specials')!r}")
+        if not isinstance(data.get("chars"), list):  # a string would pass as its characters
+            raise DataError("vocabulary: expected 'chars' to be a list of single characters")
         return cls(data["chars"])
 
     def __len__(self) -> int:
