@@ -57,7 +57,8 @@ class TaskCommand(click.Command):
     for the commands tasks answer (`predict`, `generate`, `translate`, or a task's own),
     RECIPE's for `train`. Click then refuses, in its usual line, an option the task lacks.
 
-    `task_of(ref)` is the task of that argument (a one-line error where there is none) and
+    `task_of(ctx, ref, given)` is the task of that argument (a one-line error where there is
+    none), `given` the command's own options before its task's, as typed (``{"--engine": ...}``);
     `task_params(task)` its click parameters; `tasks()` are the tasks whose options
     ``--help`` lists when no argument is given; `task_help(task)`, where given, replaces the
     help text once the task is known.
@@ -70,28 +71,37 @@ class TaskCommand(click.Command):
         self.task = None
 
     def parse_args(self, ctx, args):
-        ref = self._first_argument(ctx, args)
-        self.task = None if ref is None else self.task_of(ref)
+        ref, given = self._first_argument(ctx, args)
+        self.task = None if ref is None else self.task_of(ctx, ref, given)
         self.params = [*self.own_params, *(self.task_params(self.task) if self.task else ())]
         return super().parse_args(ctx, args)
 
     def _first_argument(self, ctx, args):
-        """The token of the first argument (MODEL, RECIPE), skipping the command's own options
-        and their values; None where there is none yet."""
+        """The token of the first argument (MODEL, RECIPE), skipping the command's own options,
+        and the values of those options wherever they are given (before or after it); (None,
+        ...) where there is no argument yet."""
         options = [p for p in [*self.own_params, self.get_help_option(ctx)] if isinstance(p, click.Option)]
         takes_value = {name: not option.is_flag for option in options for name in option.opts + option.secondary_opts}
-        index = 0
+        ref, given, index = None, {}, 0
         while index < len(args):
             token = args[index]
             if token == "--":
-                return args[index + 1] if index + 1 < len(args) else None
-            if not token.startswith("-") or token == "-":
-                return token
-            name = token.split("=", 1)[0]
-            if name not in takes_value:
-                raise click.NoSuchOption(name, message=f"No such option: {name} (the options of {self.own_params[0].human_readable_name}'s task go after it)")
-            index += 2 if takes_value[name] and "=" not in token else 1
-        return None
+                if ref is None and index + 1 < len(args):
+                    ref = args[index + 1]
+                break
+            name, _, value = token.partition("=")
+            if token.startswith("-") and token != "-" and name in takes_value:
+                if takes_value[name] and not value:
+                    value = args[index + 1] if index + 1 < len(args) else None
+                    index += 1
+                given[name] = value
+            elif ref is None and token.startswith("-") and token != "-":
+                raise click.NoSuchOption(name, message=f"No such option: {name} (the options of "
+                                                       f"{self.own_params[0].human_readable_name}'s task go after it)")
+            elif ref is None:
+                ref = token
+            index += 1
+        return ref, given
 
     def format_help_text(self, ctx, formatter):
         if self.task is not None and self.task_help is not None:
@@ -127,17 +137,20 @@ def _model_command(name: str) -> click.Command:
     """`zoo NAME MODEL ...`, built from the tasks that answer NAME: each task's Command gives
     its help and its parameters after MODEL."""
 
-    def model_task(ref):
-        from zoo.pretrained import task_of
-
-        task = task_of(ref)
-        task.check_command(name, str(ref))
-        return task
-
-    def answer(model_ref, engine, **options):
+    def model_task(ctx, ref, given):
+        """MODEL loaded (every check of its files first) with --engine, kept for `answer`."""
         from zoo.pretrained import load
 
-        model = load(model_ref, engine)
+        engine = given.get("--engine", _ENGINE.default)
+        if engine not in _ENGINE.type.choices:
+            return None  # click says what --engine takes
+        ctx.meta["zoo.model"] = model = load(ref, engine)
+        model.task.check_command(name, model.origin)
+        return model.task
+
+    @click.pass_context
+    def answer(ctx, model_ref, engine, **options):
+        model = ctx.meta["zoo.model"]
         for line in model.task.run_command(name, model, **options):
             click.echo(line)
 
@@ -220,7 +233,7 @@ def _echo_json(data: dict) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def _recipe_task(ref):
+def _recipe_task(ctx, ref, given):
     from zoo.recipe import load_recipe
     from zoo.tasks import get_task
 

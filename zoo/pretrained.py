@@ -114,22 +114,6 @@ def _is_export(folder: pathlib.Path) -> bool:
     return (folder / MANIFEST).is_file()
 
 
-def task_of(name_or_folder):
-    """The Task of a shipped model, run folder or export folder, read from its files (its
-    export manifest, else its run config) without loading a model."""
-    from zoo.tasks import get_task
-
-    folder = resolve(name_or_folder)
-    if _is_export(folder):
-        manifest = runs.read_json(folder / MANIFEST, expected="an export manifest written by zoo export")
-        name = manifest.get("task") if isinstance(manifest, dict) else None
-        if not isinstance(name, str):
-            raise ZooError(f"{folder / MANIFEST}: expected the task of the export")
-        return get_task(name)
-    recipe, _ = runs.load_run_config(folder)
-    return get_task(recipe.task)
-
-
 def load(name_or_folder, engine: str | None = None) -> InferenceModel:
     """A trained model ready for inference, from a shipped model's name, a run folder or an
     export folder. `engine`: "keras" (the current Keras backend; the default for a run),
