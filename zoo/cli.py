@@ -11,6 +11,7 @@ from zoo import formats
 from zoo.backend import (BACKENDS, OPTIMIZER_NOT_LOADED, ignore_warnings,
                          quiet_tensorflow_import, set_verbose, use_backend)
 from zoo.errors import ZooError, report
+from zoo.pretrained import load_engines
 from zoo.recipe import DISTRIBUTE_MODES, MAX_COUNT, PRECISION_CHOICES
 
 
@@ -44,7 +45,7 @@ def _param(param: click.Parameter):
 # Options several commands share, declared once.
 _DATA_DIR = click.Option(["--data-dir"], type=click.Path(),
                          help="Folder of local data [default: $ZOO_DATA_DIR, then ../shared/data beside a checkout].")
-_ENGINE = click.Option(["--engine"], type=click.Choice([*formats.keras_free_engines(), formats.KERAS]),
+_ENGINE = click.Option(["--engine"], type=click.Choice(load_engines()),
                        default=formats.DEFAULT_ENGINE, show_default=True,
                        help="An export format's runtime (onnxruntime, TensorFlow's SavedModel loader; no Keras), "
                             "or Keras on --backend.")

@@ -28,8 +28,9 @@ CARD_TEXT = "README.md"  # the model card a shipped folder holds beside card.jso
 
 
 def load_engines() -> tuple[str, ...]:
-    """The engines :func:`load` takes: Keras itself, or a Keras-free export format."""
-    return (formats.KERAS, *formats.keras_free_engines())
+    """The engines :func:`load` takes: a Keras-free export format (the default first), or
+    Keras itself."""
+    return (*formats.keras_free_engines(), formats.KERAS)
 
 
 def models_dir() -> pathlib.Path | None:
