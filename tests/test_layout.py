@@ -15,9 +15,10 @@ LEVELS = {
     "zoo.pretrained": 5,
     "zoo.training": 4, "zoo.export": 4, "zoo.runtime": 4,
     "zoo.checkpoints": 3, "zoo.tasks": 3, "zoo.distribute": 3, "zoo.inference": 3, "zoo.manifest": 3, "zoo.cards": 3,
+    "zoo.environment": 3,  # its report names the precision `auto` picks (zoo.distribute)
     "zoo.models": 2, "zoo.formats": 2, "zoo.runs": 2,
     "zoo.registry": 1, "zoo.layers": 1, "zoo.generate": 1, "zoo.data": 1, "zoo.storage": 1, "zoo.errors": 1,
-    "zoo.backend": 1, "zoo.recipe": 1, "zoo.reference": 1, "zoo.torch_rnn": 1, "zoo.plots": 1, "zoo.environment": 1,
+    "zoo.backend": 1, "zoo.recipe": 1, "zoo.reference": 1, "zoo.compat": 1, "zoo.plots": 1,
     "zoo": 1,  # the package facade re-exports the registry; a new module defaults to the floor
 }
 FAMILY_HELPERS = {"zoo.models.recurrent_state"}  # shared building blocks, not families

@@ -8,8 +8,8 @@ import sys
 import click
 
 from zoo import formats
-from zoo.backend import (BACKENDS, OPTIMIZER_NOT_LOADED, ignore_warnings,
-                         quiet_tensorflow_import, set_verbose, use_backend)
+from zoo.backend import BACKENDS, use_backend
+from zoo.compat.library_logs import OPTIMIZER_NOT_LOADED, ignore_warnings, quiet_tensorflow_import, set_verbose
 from zoo.errors import ZooError, report
 from zoo.recipe import MAX_COUNT
 
@@ -165,6 +165,21 @@ def recipes_command():
     for name in list_recipes():
         recipe = load_recipe(name)
         click.echo(f"{name:<26}{recipe.model:<24}{recipe.description}")
+
+
+@cli.command("env")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def env_command(as_json):
+    """Show the backend, library versions, devices, the precision `auto` picks and why, and
+    which library patches (zoo/compat) are active here, or why not."""
+    from zoo import environment
+
+    found = environment.report()
+    if as_json:
+        _echo_json(found)
+        return
+    for line in environment.report_lines(found):
+        click.echo(line)
 
 
 @cli.command("evaluate")
