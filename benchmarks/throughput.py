@@ -226,7 +226,7 @@ def torch_throughput(network: str, steps: int) -> float:
 def measure(kind: str, network: str, steps: int, engine: dict, pipeline: dict) -> float:
     """One measurement in a fresh process (the Keras backend is fixed per process)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    if kind == "torch-keras":  # the torch backend on Keras's own RNN path, without zoo.torch_rnn
+    if kind == "torch-keras":  # the torch backend on Keras's own RNN path, without zoo.compat.torch_rnn
         kind, env["ZOO_FUSED_RNN"] = "torch", "0"
     if kind != "plain":
         env["KERAS_BACKEND"] = kind

@@ -230,16 +230,18 @@ def test_bad_distribution_options_are_one_line_errors(args, message, tmp_path, c
 if BACKEND != "torch":
     def test_keras_workarounds_find_the_keras_internals_they_patch():
         """On the installed Keras each patch finds the private function it replaces, called as it
-        was read: a Keras that moved one fails here, not as a data-parallel run failing in Keras."""
-        from zoo.distribute import keras_workarounds
+        was read, and passes its probe: a Keras that moved one fails here, not as a data-parallel
+        run failing in Keras."""
+        from zoo.compat import keras_distribute
 
         if BACKEND == "jax":
-            assert keras_workarounds.jax_data_input_module() is not None
+            assert keras_distribute.jax_data_input_module() is not None
         else:
             model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-            assert keras_workarounds.tf_trainer_as_read(model)
+            assert keras_distribute.tf_trainer_as_read(model)
             model.compile(keras.optimizers.Adam(clipnorm=1.0), "mse")
-            assert keras_workarounds.tf_optimizer_as_read(model.optimizer)
+            assert keras_distribute.tf_optimizer_as_read(model.optimizer)
+            assert keras_distribute._clip_unusable(model.optimizer) == ""
 
 
 # Trains a small regression net with a clip that bites, on one device and mirrored on two
@@ -250,7 +252,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import json, keras, numpy as np
-from zoo.distribute.keras_workarounds import clip_after_all_reduce
+from zoo.compat.keras_distribute import clip_after_all_reduce
 
 rng = np.random.default_rng(0)
 x, y = rng.normal(size=(64, 8)).astype("float32"), rng.normal(size=(64, 1)).astype("float32")

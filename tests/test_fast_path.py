@@ -1,10 +1,10 @@
 """The fast recurrent path is on where it should be, and computes what Keras's path computes.
 
-On the torch backend, zoo.torch_rnn routes LSTM and GRU layers to torch's fused kernels on
-the CPU, and inference calls reuse the weights in torch's layout while they are unchanged.
-It must be active with the Keras and torch versions pyproject.toml pins, and where a Keras
-or torch internal it needs is missing it must say so in one line and leave Keras's path
-working. For every family (and bidirectional layers, step models that return states, and
+On the torch backend, zoo.compat.torch_rnn routes LSTM and GRU layers to torch's fused
+kernels on the CPU, and inference calls reuse the weights in torch's layout while they are
+unchanged. It must be active with the Keras and torch versions pyproject.toml pins, and where
+a Keras or torch internal it needs is missing, or its first check against Keras's path fails,
+it must say so in one line and leave Keras's path working. For every family (and bidirectional layers, step models that return states, and
 carried-state models), outputs and gradients must equal those of Keras's reference path
 within 1e-5, before and after the weights change. TensorFlow and JAX have no such
 replacement: their layers always run Keras's own kernels, silently.
@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO, random_batch
-from zoo import layers, torch_rnn
+from zoo import layers
+from zoo.compat import torch_rnn
 from zoo.registry import get_spec, list_models
 
 TORCH = keras.backend.backend() == "torch"
@@ -31,17 +32,19 @@ def test_the_fast_path_is_active_exactly_on_torch(capsys):
     from keras.src import backend
 
     assert torch_rnn.enable() is TORCH
-    assert torch_rnn.status() == ("active" if TORCH else "not the torch backend")
-    expected = "zoo.torch_rnn" if TORCH else f"keras.src.backend.{keras.backend.backend()}.rnn"
+    assert torch_rnn.state() == (("active", "") if TORCH else ("off", "not the torch backend"))
+    expected = "zoo.compat.torch_rnn" if TORCH else f"keras.src.backend.{keras.backend.backend()}.rnn"
     assert backend.lstm.__module__ == backend.gru.__module__ == expected
     assert capsys.readouterr().err == ""
 
 
 @pytest.fixture
 def fresh(monkeypatch):
-    """The fast path off and never warned about, as in a new process; restored afterwards."""
+    """The fast path off, never warned about and never checked, as in a new process; restored
+    afterwards."""
     torch_rnn.disable()
     monkeypatch.setitem(torch_rnn._state, "warned", False)
+    monkeypatch.setitem(torch_rnn._state, "probe", None)
     yield monkeypatch
     monkeypatch.undo()
     assert torch_rnn.enable() is TORCH
@@ -81,7 +84,7 @@ def test_a_missing_internal_leaves_keras_path_with_one_line(fresh, capsys, name)
     assert len(said) == 1, said  # once, not once per call
     assert f"keras.src.backend.torch.rnn.{name}" in said[0] and "Keras's slower RNN path" in said[0]
     assert "ZOO_FUSED_RNN=0" in said[0]
-    assert torch_rnn.status().startswith(f"unavailable: keras.src.backend.torch.rnn.{name}")
+    assert torch_rnn.state()[1].startswith(f"missing in this Keras/torch: keras.src.backend.torch.rnn.{name}")
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((6, 3)), layers.lstm(4, name="lstm", return_sequences=True),
@@ -100,16 +103,17 @@ PROCESS = """
 import importlib, keras
 if keras.backend.backend() == "torch":  # as in a Keras release without this function
     del importlib.import_module("keras.src.backend.torch.rnn").prepare_gru_params
-import zoo.layers  # enables the fast path where it can
-from zoo import torch_rnn
-print(torch_rnn.enable(), torch_rnn.status())
+from zoo.registry import create_model
+create_model("lstm_classifier", "tiny")  # enables the fast path where it can
+from zoo.compat import torch_rnn
+print(torch_rnn.enable(), *torch_rnn.state(), sep=" / ")
 """
 
 
 @pytest.mark.parametrize("opt_out", [False, True], ids=["default", "ZOO_FUSED_RNN=0"])
 def test_a_process_says_once_that_the_fast_path_is_off_unless_opted_out(opt_out):
-    """Importing zoo.layers, then enabling again, in a process whose Keras lacks a function
-    the fast path needs: one line on torch, none with ZOO_FUSED_RNN=0 or on other backends."""
+    """Building a model, then enabling again, in a process whose Keras lacks a function the
+    fast path needs: one line on torch, none with ZOO_FUSED_RNN=0 or on other backends."""
     env = {k: v for k, v in os.environ.items() if k != "ZOO_FUSED_RNN"}
     env.update(KERAS_BACKEND=keras.backend.backend(), **({"ZOO_FUSED_RNN": "0"} if opt_out else {}))
     done = subprocess.run([sys.executable, "-c", PROCESS], env=env, cwd=REPO, capture_output=True, text=True,
@@ -118,11 +122,12 @@ def test_a_process_says_once_that_the_fast_path_is_off_unless_opted_out(opt_out)
     said = [line for line in done.stderr.splitlines() if "ZOO_FUSED_RNN" in line]
     if TORCH and not opt_out:
         assert len(said) == 1 and said[0].startswith("zoo: ") and "prepare_gru_params" in said[0], said
-        assert done.stdout.strip() == "False unavailable: keras.src.backend.torch.rnn.prepare_gru_params"
+        assert done.stdout.strip() == ("False / off / missing in this Keras/torch: "
+                                       "keras.src.backend.torch.rnn.prepare_gru_params")
     else:
         assert said == []
         expected = "disabled by ZOO_FUSED_RNN=0" if TORCH else "not the torch backend"
-        assert done.stdout.strip() == f"False {expected}"
+        assert done.stdout.strip() == f"False / off / {expected}"
 
 
 def outputs_and_gradients(model, inputs):

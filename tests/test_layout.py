@@ -14,12 +14,12 @@ LEVELS = {
     "zoo.cli": 7, "zoo.__main__": 7,
     "zoo.ship": 6,
     "zoo.pretrained": 5,
-    "zoo.training": 4, "zoo.export": 4, "zoo.runtime": 4,
+    "zoo.training": 4, "zoo.export": 4, "zoo.runtime": 4, "zoo.environment_report": 4,
     "zoo.checkpoints": 3, "zoo.tasks": 3, "zoo.distribute": 3, "zoo.inference": 3, "zoo.manifest": 3, "zoo.cards": 3,
     "zoo.runs": 3, "zoo.recipe": 3,  # a recipe's data is checked by its task
     "zoo.models": 2, "zoo.formats": 2,
     "zoo.registry": 1, "zoo.layers": 1, "zoo.generate": 1, "zoo.data": 1, "zoo.storage": 1, "zoo.errors": 1,
-    "zoo.arguments": 1, "zoo.backend": 1, "zoo.plugins": 1, "zoo.torch_rnn": 1, "zoo.plots": 1, "zoo.environment": 1,
+    "zoo.arguments": 1, "zoo.backend": 1, "zoo.plugins": 1, "zoo.compat": 1, "zoo.plots": 1, "zoo.environment": 1,
     "zoo": 1,  # the package facade re-exports the registry; a new module defaults to the floor
 }
 FAMILY_HELPERS = {"zoo.models.recurrent_state"}  # shared building blocks, not families

@@ -15,7 +15,7 @@ import zipfile
 import keras
 import pytest
 
-from zoo import backend
+from zoo.compat import library_logs
 from zoo.recipe import load_recipe
 from zoo.training import train
 
@@ -26,7 +26,7 @@ PYTHON = sys.executable
 @pytest.fixture
 def env(python_env):
     """A user's environment: no log level, warning options or verbosity of their own."""
-    for name in ("TF_CPP_MIN_LOG_LEVEL", "PYTHONWARNINGS", backend.VERBOSE_ENV):
+    for name in ("TF_CPP_MIN_LOG_LEVEL", "PYTHONWARNINGS", library_logs.VERBOSE_ENV):
         python_env.pop(name, None)
     python_env["KERAS_BACKEND"] = BACKEND
     return python_env
@@ -73,7 +73,7 @@ def test_commands_on_shipped_models_print_nothing_on_stderr(env, args):
 def test_a_probe_for_tensorflow_does_not_undo_the_quiet_import(env):
     """Libraries look TensorFlow up (find_spec) before importing it; the import that follows
     is still held back."""
-    code = ("import importlib.util; from zoo import backend; backend.quiet_tensorflow_import(); "
+    code = ("import importlib.util; from zoo.compat import library_logs; library_logs.quiet_tensorflow_import(); "
             "assert importlib.util.find_spec('tensorflow') is not None; import tensorflow")
     result = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, text=True)
     assert result.returncode == 0 and result.stderr == "", result.stderr
@@ -186,25 +186,25 @@ def test_user_settings_turn_the_quieting_off(monkeypatch):
     with warnings.catch_warnings():
         before = list(warnings.filters)
         monkeypatch.setattr(sys, "warnoptions", ["default"])  # PYTHONWARNINGS or -W
-        backend.ignore_warnings(backend.OPTIMIZER_NOT_LOADED)
+        library_logs.ignore_warnings(library_logs.OPTIMIZER_NOT_LOADED)
         assert warnings.filters == before
         monkeypatch.setattr(sys, "warnoptions", [])
-        monkeypatch.setenv(backend.VERBOSE_ENV, "1")
-        backend.ignore_warnings(backend.OPTIMIZER_NOT_LOADED)
+        monkeypatch.setenv(library_logs.VERBOSE_ENV, "1")
+        library_logs.ignore_warnings(library_logs.OPTIMIZER_NOT_LOADED)
         assert warnings.filters == before
-        monkeypatch.delenv(backend.VERBOSE_ENV)
-        backend.ignore_warnings(backend.OPTIMIZER_NOT_LOADED)
+        monkeypatch.delenv(library_logs.VERBOSE_ENV)
+        library_logs.ignore_warnings(library_logs.OPTIMIZER_NOT_LOADED)
         assert warnings.filters != before
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
     monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
-    backend.quiet_tensorflow_import()
+    library_logs.quiet_tensorflow_import()
     assert sys.meta_path == finders
 
 
 def test_gpus_count_as_absent_only_without_a_device_or_when_hidden(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
-    assert backend.no_gpu_visible()
+    assert library_logs.no_gpu_visible()
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
-    assert not backend.no_gpu_visible()
+    assert not library_logs.no_gpu_visible()
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
-    assert backend.no_gpu_visible() == (not list(pathlib.Path("/dev").glob("nvidia*")))
+    assert library_logs.no_gpu_visible() == (not list(pathlib.Path("/dev").glob("nvidia*")))

@@ -50,14 +50,15 @@ def train(recipe, **options) -> dict:
 
 @contextlib.contextmanager
 def _quietly():
-    """TensorFlow, when it loads, loads without its start-up lines (:mod:`zoo.backend`), and
-    Keras's warning about a run's unbuilt optimizer is hidden while the model loads; with
-    ZOO_VERBOSE=1, a TF_CPP_MIN_LOG_LEVEL or Python warning options of the user's, both show."""
+    """TensorFlow, when it loads, loads without its start-up lines
+    (:mod:`zoo.compat.library_logs`), and Keras's warning about a run's unbuilt optimizer is
+    hidden while the model loads; with ZOO_VERBOSE=1, a TF_CPP_MIN_LOG_LEVEL or Python warning
+    options of the user's, both show."""
     import warnings
 
-    from zoo import backend
+    from zoo.compat import library_logs
 
-    backend.quiet_tensorflow_import()
+    library_logs.quiet_tensorflow_import()
     with warnings.catch_warnings():
-        backend.ignore_warnings(backend.OPTIMIZER_NOT_LOADED)
+        library_logs.ignore_warnings(library_logs.OPTIMIZER_NOT_LOADED)
         yield

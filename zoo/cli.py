@@ -8,8 +8,8 @@ import sys
 import click
 
 from zoo import formats
-from zoo.backend import (BACKENDS, OPTIMIZER_NOT_LOADED, ignore_warnings,
-                         quiet_tensorflow_import, set_verbose, use_backend)
+from zoo.backend import BACKENDS, use_backend
+from zoo.compat.library_logs import OPTIMIZER_NOT_LOADED, ignore_warnings, quiet_tensorflow_import, set_verbose
 from zoo.errors import ZooError, report
 from zoo.pretrained import load_engines
 from zoo.recipe import DISTRIBUTE_MODES, MAX_COUNT, PRECISION_CHOICES
@@ -291,6 +291,21 @@ def recipes_command():
     for name, path in recipe_files().items():
         recipe = load_recipe(name)
         click.echo(f"{name:<40}{recipe.model:<24}{recipe.description}  [{path.parent}]")
+
+
+@cli.command("env")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def env_command(as_json):
+    """Show the backend, library versions, devices, the precision `auto` picks and why, and
+    which library patches (zoo/compat) are active here, or why not."""
+    from zoo import environment_report as environment
+
+    found = environment.report()
+    if as_json:
+        _echo_json(found)
+        return
+    for line in environment.report_lines(found):
+        click.echo(line)
 
 
 @cli.command("evaluate")

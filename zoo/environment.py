@@ -33,3 +33,21 @@ def machine() -> str:
         pass
     gpu = "GPU" if pathlib.Path("/dev/nvidia0").exists() else "no GPU"
     return f"{model}, {os.cpu_count()} cores, {gpu}"
+
+
+# Libraries whose installed version the environment report names, imported or not: Keras and
+# the three backends (a run records only its own backend's).
+INSTALLED = ("keras", "tensorflow", "jax", "jaxlib", "torch", "numpy")
+
+
+def installed_versions() -> dict:
+    """{package: version} of the :data:`INSTALLED` packages present, read without importing them."""
+    from importlib import metadata
+
+    found = {}
+    for package in INSTALLED:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return found

@@ -3,7 +3,7 @@
 The zoo must not import its heavy libraries up front (``import zoo`` and the keras-free
 commands stay fast), yet two things must happen exactly when one is first imported, by
 whoever imports it: TensorFlow's start-up lines are held back while it loads
-(:mod:`zoo.backend`), and the families' Keras layers are registered once Keras has loaded
+(:mod:`zoo.compat.library_logs`), and the families' Keras layers are registered once Keras has loaded
 (:mod:`zoo.registry`). :func:`around_first_import` serves both.
 """
 
@@ -57,8 +57,13 @@ class _FirstImportFinder(importlib.abc.MetaPathFinder):
 def around_first_import(name: str, wrapper: Wrapper) -> None:
     """Run the first import of top-level module `name` through `wrapper`; nothing happens now.
     Installing the same wrapper twice installs it once."""
-    if not any(isinstance(f, _FirstImportFinder) and (f.name, f.wrapper) == (name, wrapper) for f in sys.meta_path):
+    if not pending(name, wrapper):
         sys.meta_path.insert(0, _FirstImportFinder(name, wrapper))
+
+
+def pending(name: str, wrapper: Wrapper) -> bool:
+    """Whether `wrapper` is installed for `name`'s first import, which has not happened yet."""
+    return any(isinstance(f, _FirstImportFinder) and (f.name, f.wrapper) == (name, wrapper) for f in sys.meta_path)
 
 
 def initializing(prefix: str) -> bool:

@@ -1,18 +1,13 @@
 """The zoo's recurrent layer constructors.
 
 Every model takes its recurrent layers from here (:func:`lstm`, :func:`gru`,
-:func:`simple_rnn`), and importing this module turns on the fused torch kernels
-(:mod:`zoo.torch_rnn`) for all of them where this Keras has what they need (otherwise one
-line on stderr says so; ``torch_rnn.status()`` tells which). Layers are plain Keras layers,
-so saved models need no custom objects.
+:func:`simple_rnn`). Layers are plain Keras layers, so saved models need no custom objects.
+On the torch backend, LSTM and GRU layers run torch's fused kernels once
+:func:`zoo.compat.torch_rnn.enable` is called, which building or loading a model through the
+registry does (``zoo.registry.load_families``); importing this module switches nothing on.
 """
 
 import keras
-
-from zoo import torch_rnn
-
-# On the torch backend, LSTM and GRU layers run torch's fused kernels on the CPU too.
-torch_rnn.enable()
 
 
 def lstm(

@@ -109,10 +109,20 @@ def register_model(
 
 
 def load_families() -> None:
-    """Import every module of zoo/models: each family registers itself, and so do the Keras
-    layers of its own (``keras.saving.register_keras_serializable``), which loading a
-    ``.keras`` file of it needs. The family modules import keras, so they load on first use,
-    not with `zoo`."""
+    """Make this process ready to build or load the zoo's models: import every module of
+    zoo/models (each family registers itself, and so do the Keras layers of its own, which
+    loading a ``.keras`` file of it needs), and switch on the library patches the models run
+    with (:func:`zoo.compat.torch_rnn.enable`: LSTM and GRU layers on torch's fused kernels).
+    Every model is built (:func:`create_model`) or loaded (the zoo's loaders) after this call,
+    so it is the one place those patches are switched on. The family modules import keras, so
+    they load on first use, not with `zoo`."""
+    from zoo.compat import torch_rnn
+
+    _import_families()
+    torch_rnn.enable()
+
+
+def _import_families() -> None:
     package = importlib.import_module(_FAMILIES_MODULE)
     for module in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{_FAMILIES_MODULE}.{module.name}")
@@ -139,9 +149,10 @@ def _then_register(exec_module, module) -> None:
 def _register_unless_importing() -> None:
     # A zoo module importing Keras half-way through its own import (a family module's first
     # line) must not have its siblings imported under it; the zoo's own loaders call
-    # load_families themselves (runs.load_model_file, the .keras format).
+    # load_families themselves (runs.load_model_file, the .keras format). Importing Keras
+    # switches no patch on: only building or loading a model through the zoo does.
     if not initializing("zoo"):
-        load_families()
+        _import_families()
 
 
 def list_models() -> list[str]:

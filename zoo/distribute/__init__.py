@@ -23,8 +23,9 @@ float32 from the trained weights, so evaluation and exports are float32 whatever
 precision of training.
 
 Modules: ``devices`` finds the devices and builds the :class:`Placement`; ``slices`` cuts
-each global batch into the rows every process feeds; ``keras_workarounds`` holds the patches
-to Keras internals that data-parallel training needs; ``precision`` sets the dtype policy.
+each global batch into the rows every process feeds; ``precision`` sets the dtype policy. The
+patches to Keras internals that data-parallel training needs are in
+:mod:`zoo.compat.keras_distribute`, applied from here.
 """
 
 from zoo.distribute.devices import Placement, placement

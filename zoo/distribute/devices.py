@@ -11,8 +11,8 @@ from typing import Callable
 
 import keras
 
-from zoo.distribute.keras_workarounds import (EvenDataParallel, clip_after_all_reduce, multi_worker_ready,
-                                             strategy_compile_options)
+from zoo.compat.keras_distribute import (EvenDataParallel, clip_after_all_reduce, multi_worker_ready,
+                                         strategy_compile_options)
 from zoo.distribute.slices import BatchSlices, tf_distributed_dataset
 from zoo.errors import ZooError
 from zoo.recipe import DISTRIBUTE_MODES
@@ -57,15 +57,15 @@ class Placement:
 
     def compile_options(self) -> dict:
         """``Model.compile`` options this placement needs (under a TensorFlow strategy:
-        :func:`~zoo.distribute.keras_workarounds.strategy_compile_options`)."""
+        :func:`~zoo.compat.keras_distribute.strategy_compile_options`)."""
         if self.mode != "none" and keras.backend.backend() == "tensorflow":
             return strategy_compile_options()
         return {}
 
     def prepare(self, model: keras.Model) -> keras.Model:
         """`model`, made ready to train on this placement (under a TensorFlow strategy:
-        :func:`~zoo.distribute.keras_workarounds.clip_after_all_reduce`; with several workers,
-        :func:`~zoo.distribute.keras_workarounds.multi_worker_ready`)."""
+        :func:`~zoo.compat.keras_distribute.clip_after_all_reduce`; with several workers,
+        :func:`~zoo.compat.keras_distribute.multi_worker_ready`)."""
         if self.strategy is not None:
             clip_after_all_reduce(model.optimizer)
             if self.workers > 1:

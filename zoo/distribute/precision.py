@@ -4,7 +4,7 @@
 float32 elsewhere (docs/performance.md, "Time to quality"):
 
 - a GPU with bfloat16 tensor cores (compute capability 8.0 or newer), on every backend;
-- torch on a CPU with AMX or AVX-512 BF16: its fused LSTM kernel (zoo.torch_rnn) runs the
+- torch on a CPU with AMX or AVX-512 BF16: its fused LSTM kernel (zoo.compat.torch_rnn) runs the
   matrix products in bfloat16 through oneDNN, 1.4x to 2x float32's training speed here;
 - not TensorFlow or JAX on a CPU: their CPU kernels compute bfloat16 no faster (TensorFlow
   0.96x) or slower (JAX 0.62x) than float32, so ``auto`` keeps float32 there.
@@ -67,17 +67,26 @@ def gpu_compute_capability(backend: str | None = None) -> tuple[int, int] | None
 
 def resolve_precision(precision: str, backend: str | None = None) -> str:
     """`precision`, with ``auto`` replaced by what `backend` (default: Keras's) trains fastest in
-    on this machine."""
+    on this machine (:func:`auto_precision`)."""
     check_precision(precision)
-    if precision != "auto":
-        return precision
+    return auto_precision(backend)[0] if precision == "auto" else precision
+
+
+def auto_precision(backend: str | None = None) -> tuple[str, str]:
+    """What ``auto`` picks for `backend` (default: Keras's) on this machine, and why."""
     backend = backend or keras.backend.backend()
     capability = gpu_compute_capability(backend)
     if capability is not None:
-        return "mixed_bfloat16" if capability >= (8, 0) else "float32"
-    if backend == "torch" and cpu_has_bfloat16():
-        return "mixed_bfloat16"
-    return "float32"
+        version = ".".join(map(str, capability))
+        if capability >= (8, 0):
+            return "mixed_bfloat16", f"a GPU of compute capability {version}: bfloat16 tensor cores"
+        return "float32", f"a GPU of compute capability {version}, below 8.0: no bfloat16 tensor cores"
+    if backend != "torch":
+        return "float32", f"{backend} on a CPU: its CPU kernels compute bfloat16 no faster than float32"
+    if cpu_has_bfloat16():
+        return "mixed_bfloat16", ("torch on a CPU with bfloat16 matrix instructions (AMX or AVX-512 BF16): its "
+                                  "fused LSTM kernel runs them through oneDNN, measured faster than float32")
+    return "float32", "torch on a CPU without bfloat16 matrix instructions (AMX, AVX-512 BF16)"
 
 
 @contextlib.contextmanager

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import keras
 
-from zoo.distribute.keras_workarounds import steps_are_global_batches
+from zoo.compat.keras_distribute import steps_are_global_batches
 from zoo.errors import ZooError
 from zoo.tasks.datasets import EpochDataset
 

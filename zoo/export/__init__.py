@@ -25,7 +25,8 @@ import subprocess
 import sys
 
 from zoo import formats as export_formats
-from zoo import backend, runs, storage
+from zoo import runs, storage
+from zoo.compat import library_logs
 from zoo.errors import ReportedError, WorkerDied, ZooError
 from zoo.export.verify import TOLERANCE, ExportFailed
 from zoo.manifest import MANIFEST
@@ -50,8 +51,8 @@ def export_run(run_dir, *, formats=None, out=None, data_dir=None, tolerance=TOLE
         raise ZooError(f"--out {out}: the run folder {run_dir} lies inside it; choose another folder")
     storage.make_parent(out)
     # The user's environment, not the log level this process chose for itself: the worker
-    # quiets its own TensorFlow (zoo.backend), or not, as the user asked.
-    env = dict(backend.user_environ(), KERAS_BACKEND="tensorflow", CUDA_VISIBLE_DEVICES="-1",
+    # quiets its own TensorFlow (zoo.compat.library_logs), or not, as the user asked.
+    env = dict(library_logs.user_environ(), KERAS_BACKEND="tensorflow", CUDA_VISIBLE_DEVICES="-1",
                **{PARENT_PID: str(os.getpid())})
     cmd = [sys.executable, "-m", "zoo.export", str(run_dir), str(out), ",".join(formats), repr(float(tolerance))]
     if data_dir:

@@ -12,7 +12,8 @@ import numpy as np
 
 from zoo import formats as export_formats
 from zoo import manifest as manifests
-from zoo import backend, runs, storage
+from zoo import runs, storage
+from zoo.compat import library_logs
 from zoo.errors import ZooError, first_line, report
 from zoo.export import PARENT_PID
 from zoo.export.verify import REFERENCE, random_inputs, read_reference, verify
@@ -102,8 +103,8 @@ def main(argv) -> None:
     """The worker's entry: one-line errors and exit code 2, as in ``zoo``'s own entry. Its
     TensorFlow loads quietly, as in ``zoo``, and the warnings a user cannot act on (loading a
     run's optimizer, tf2onnx's numpy probe) are hidden."""
-    backend.quiet_tensorflow_import()
-    backend.ignore_warnings(backend.OPTIMIZER_NOT_LOADED, backend.NP_OBJECT_PROBE)
+    library_logs.quiet_tensorflow_import()
+    library_logs.ignore_warnings(library_logs.OPTIMIZER_NOT_LOADED, library_logs.NP_OBJECT_PROBE)
     try:
         export(*argv)
     except (ZooError, KeyboardInterrupt) as error:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zoo.backend import quiet_logger, stderr_held, verbose
+from zoo.compat.library_logs import quiet_logger, stderr_held, verbose
 
 SIGNATURE = "serving_default"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pathlib
 import tempfile
 
-from zoo.backend import quiet_logger
+from zoo.compat.library_logs import quiet_logger
 
 
 def write_onnx(named, path) -> None:

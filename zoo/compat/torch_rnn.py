@@ -17,12 +17,16 @@ weights change (torch's in-place version counter, bumped by every assignment and
 step); training calls never use it, so gradients flow to the weights as before.
 
 Only the backend function a layer calls is replaced, not the layer: saved ``.keras``
-files stay plain Keras and load anywhere. The replacement is guarded by a check of exactly
-the private Keras and torch functions it patches or calls (their presence and parameter
-names), not by a version string; where one is missing it says so once on stderr and leaves
-Keras's path in place. :func:`status` tells which applies. ``tests/test_fast_path.py``
-checks that it is active on the pinned Keras, and outputs, states and gradients against
-Keras's path for every family.
+files stay plain Keras and load anywhere. The replacement is checked twice before it stays
+on: by name (exactly the private Keras and torch functions it patches or calls are there,
+with the parameter names it passes), not by a version string; then by behaviour, once a
+process: on a tiny LSTM and GRU, the fused path's outputs and states must equal Keras's own,
+with autograd on and off. Where either check fails it says so once on stderr and leaves
+Keras's path in place; :func:`state` tells which applies. Nothing turns it on by import:
+:func:`zoo.registry.load_families` calls :func:`enable`, since every zoo model is built or
+loaded through it (a Keras user loading a zoo ``.keras`` with Keras alone calls it
+themselves). ``tests/test_fast_path.py`` checks that it is active on the pinned Keras, and
+outputs, states and gradients against Keras's path for every family.
 """
 
 from __future__ import annotations
@@ -33,16 +37,20 @@ import inspect
 import os
 import sys
 
-_state = {"enabled": False, "warned": False, "keras_lstm": None, "keras_gru": None, "prepare": {}}
+PATCH = "torch_fused_rnn"  # its name in zoo.compat
+# "probe": None until the behaviour check has run, then "" (passed) or what differed.
+_state = {"enabled": False, "warned": False, "probe": None, "keras_lstm": None, "keras_gru": None, "prepare": {}}
 fused_calls = 0  # how many layer calls took the fused kernel (the tests check it is used)
 reused_weights = 0  # how many inference calls reused a layer's weights in torch's layout
+TOLERANCE = 1e-5  # how far the fused path's outputs may be from Keras's in the check
 
 
 def enable() -> bool:
     """Route torch-backend LSTM and GRU layers to the fused CPU kernels; True when active.
 
     A silent no-op on other backends and with ``ZOO_FUSED_RNN=0``; where a Keras or torch
-    internal it needs is missing, one line on stderr (once per process) and False.
+    internal it needs is missing, or its first check against Keras's own path fails, one line
+    on stderr (once per process) and False.
     """
     import keras
 
@@ -52,15 +60,51 @@ def enable() -> bool:
         return False
     missing = _missing_internals()
     if missing:
-        # A print, not warnings.warn: a warning is shown with its caller's source line (two
-        # lines), is repeated per call site rather than once per process, and under
-        # `-W error` would make importing zoo.layers fail instead of falling back.
-        if not _state["warned"]:
-            _state["warned"] = True
-            print(f"zoo: torch LSTM/GRU fast path off, missing in this Keras/torch: {', '.join(missing)}; "
-                  "using Keras's slower RNN path (ZOO_FUSED_RNN=0 chooses it and silences this)",
-                  file=sys.stderr)
+        _say_off(f"missing in this Keras/torch: {', '.join(missing)}")
         return False
+    _install()
+    if _state["probe"] is None:
+        _state["probe"] = _probe()
+    if _state["probe"]:
+        disable()
+        _say_off(f"its check against Keras's own path failed: {_state['probe']}")
+        return False
+    return True
+
+
+def state(name: str = PATCH) -> tuple[str, str]:
+    """("active", "") when the layers take the fused kernels, otherwise ("off", why not): "not
+    the torch backend", "disabled by ZOO_FUSED_RNN=0", "missing in this Keras/torch: ...", "its
+    check against Keras's own path failed: ...", or "not switched on: ..." (before a zoo model
+    was built or loaded, or after :func:`disable`)."""
+    import keras
+
+    if _state["enabled"]:
+        return "active", ""
+    if keras.backend.backend() != "torch":
+        return "off", "not the torch backend"
+    if _opted_out():
+        return "off", "disabled by ZOO_FUSED_RNN=0"
+    missing = _missing_internals()
+    if missing:
+        return "off", f"missing in this Keras/torch: {', '.join(missing)}"
+    if _state["probe"]:
+        return "off", f"its check against Keras's own path failed: {_state['probe']}"
+    return "off", "not switched on: enable() not called (building or loading a zoo model calls it)"
+
+
+def _say_off(why: str) -> None:
+    # A print, not warnings.warn: a warning is shown with its caller's source line (two
+    # lines), is repeated per call site rather than once per process, and under `-W error`
+    # would make building a model fail instead of falling back.
+    if not _state["warned"]:
+        _state["warned"] = True
+        print(f"zoo: torch LSTM/GRU fast path off, {why}; using Keras's slower RNN path "
+              "(ZOO_FUSED_RNN=0 chooses it and silences this)", file=sys.stderr)
+
+
+def _install() -> None:
+    import keras
     import torch
     from keras.src import activations, backend
 
@@ -75,23 +119,65 @@ def enable() -> bool:
         keras_prepare = getattr(rnn, name)
         _state["prepare"][name] = keras_prepare
         setattr(rnn, name, _reusing_inference_weights(keras_prepare))
-    return True
 
 
-def status() -> str:
-    """Which path torch LSTM and GRU layers take: "active" (the fused kernels), "not the
-    torch backend", "disabled by ZOO_FUSED_RNN=0", "unavailable: <missing internals>", or
-    "off: enable() not called" (before importing zoo.layers, or after :func:`disable`)."""
-    import keras
+def _probe() -> str:
+    """"" where the installed fast path computes what Keras's own path computes on a tiny
+    input: an LSTM and a GRU, every output and final state, once with autograd on (training)
+    and twice with it off (the second reusing the weights' torch layout); otherwise what
+    differed. About 0.1 s, mostly oneDNN setting up its kernels, once a process."""
+    global fused_calls, reused_weights
+    counted = fused_calls, reused_weights
+    try:
+        return _compare_with_keras()
+    finally:
+        fused_calls, reused_weights = counted  # the check's own calls are not the layers'
 
-    if _state["enabled"]:
-        return "active"
-    if keras.backend.backend() != "torch":
-        return "not the torch backend"
-    if _opted_out():
-        return "disabled by ZOO_FUSED_RNN=0"
-    missing = _missing_internals()
-    return f"unavailable: {', '.join(missing)}" if missing else "off: enable() not called"
+
+def _compare_with_keras() -> str:
+    import torch
+    from keras.src import activations
+
+    generator = torch.Generator().manual_seed(0)
+
+    def random(*shape, weight=True):
+        values = torch.randn(*shape, generator=generator) * 0.5
+        return torch.nn.Parameter(values) if weight else values  # weights are Parameters, as in a layer
+
+    batch, steps, features, units = 2, 3, 4, 5
+    inputs, initial = random(batch, steps, features, weight=False), random(batch, units, weight=False)
+    cases = {"LSTM": (_fused_lstm, _state["keras_lstm"], 4, [initial, initial], (4 * units,)),
+             "GRU": (_fused_gru, _state["keras_gru"], 3, [initial], (2, 3 * units))}  # reset_after's bias
+    for layer, (fused, keras_path, gates, states, bias_shape) in cases.items():
+        weights = [random(features, gates * units), random(units, gates * units), random(*bias_shape)]
+        arguments = (inputs, *states, None, *weights, activations.tanh, activations.sigmoid)
+        try:
+            with torch.no_grad():
+                want = _flat(keras_path(*arguments, return_sequences=True))
+        except Exception as error:
+            return f"{layer}: Keras's own path: {type(error).__name__}: {error}"
+        for grad in (True, False, False):
+            calls = fused_calls
+            try:
+                with torch.set_grad_enabled(grad):
+                    got = _flat(fused(*arguments, return_sequences=True))
+            except Exception as error:  # an internal still called as read, but failing
+                return f"{layer}: {type(error).__name__}: {error}"
+            if fused_calls == calls:
+                return f"{layer}: the fused kernel was not called"
+            shapes = [tuple(g.shape) for g in got], [tuple(w.shape) for w in want]
+            if shapes[0] != shapes[1]:
+                return f"{layer}: outputs of shapes {shapes[0]}, Keras's {shapes[1]}"
+            difference = max(float((g - w).abs().max()) for g, w in zip(got, want))
+            if not difference <= TOLERANCE:
+                return f"{layer}: outputs {difference:.2g} from Keras's (tolerance {TOLERANCE:g})"
+    return ""
+
+
+def _flat(result) -> list:
+    """(last output, outputs, [states]) as one list of tensors, detached."""
+    last, outputs, states = result
+    return [t.detach() for t in (last, outputs, *states)]
 
 
 def _opted_out() -> bool:

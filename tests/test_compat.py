@@ -1,0 +1,259 @@
+"""The library patches (zoo/compat): each one's check runs and the report lists it, active or
+with a reason; a patch whose check fails leaves the library's own path with that reason; the
+torch fast path is switched on by building or loading a model, not by an import; `zoo env`
+names the backend and the patches, and imports TensorFlow only on its backend."""
+
+import contextlib
+import json
+import subprocess
+import sys
+import types
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import REPO
+from zoo import compat
+from zoo.compat import keras_distribute, library_logs, torch_rnn
+
+BACKEND = keras.backend.backend()
+STATES = ("active", "ready", "off", "not applicable")
+
+
+@pytest.fixture
+def fresh_distribute(monkeypatch):
+    """The data-parallel patches as in a new process: never needed by a run, never probed."""
+    monkeypatch.setattr(keras_distribute, "_outcomes", {})
+    monkeypatch.setattr(keras_distribute, "_probes", {})
+    return monkeypatch
+
+
+def by_name() -> dict:
+    return {row["name"]: row for row in compat.report()}
+
+
+def test_the_report_lists_every_patch_active_or_with_a_reason(fresh_distribute):
+    from zoo.registry import load_families
+
+    load_families()  # what a model built here gets
+    report = compat.report()
+    assert [row["name"] for row in report] == [patch.name for patch in compat.PATCHES]
+    for row, patch in zip(report, compat.PATCHES):
+        assert row["applies"] == (BACKEND in patch.backends)
+        assert row["state"] in STATES and (row["state"] == "not applicable") == (not row["applies"])
+        assert row["active"] == (row["state"] == "active")
+        assert bool(row["reason"]) != row["active"], row  # a reason exactly when not active
+        assert row["touches"] and row["library"] and row["switched_on_by"]
+    # On the pinned libraries no patch that applies here is off (the quiet import is off in a
+    # test process whose TF_CPP_MIN_LOG_LEVEL was set: `zoo env` checks it below).
+    off = [row["name"] for row in report if row["state"] == "off"]
+    assert set(off) <= {"tensorflow_quiet_import"}, report
+
+
+def test_the_torch_fast_path_is_checked_against_keras_and_active_on_torch():
+    """Building a model switched it on (the registry's load_families), after its probe."""
+    from zoo.registry import create_model
+
+    create_model("lstm_classifier", "tiny")
+    row = by_name()["torch_fused_rnn"]
+    if BACKEND != "torch":
+        assert row["state"] == "not applicable" and torch_rnn.state() == ("off", "not the torch backend")
+        return
+    assert torch_rnn._state["probe"] == ""  # the check ran and passed
+    assert row["state"] == "active" and row["reason"] == ""
+
+
+def _cudnn_lstm_off_by_one(inputs, initial_state_h, initial_state_c, kernel, recurrent_kernel, bias,
+                           return_sequences, device):
+    """Keras's fused LSTM call, signature intact, computing something else."""
+    last, outputs, states = KERAS_CUDNN_LSTM(inputs, initial_state_h, initial_state_c, kernel, recurrent_kernel, bias,
+                                             return_sequences=return_sequences, device=device)
+    return last + 1, outputs + 1, states
+
+
+KERAS_CUDNN_LSTM = None
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="the fused path exists only on torch")
+def test_a_fused_path_that_computes_otherwise_is_left_off_with_its_reason(monkeypatch, capsys):
+    global KERAS_CUDNN_LSTM
+    rnn = torch_rnn._keras_torch_rnn()
+    torch_rnn.disable()
+    KERAS_CUDNN_LSTM = rnn._cudnn_lstm
+    monkeypatch.setattr(rnn, "_cudnn_lstm", _cudnn_lstm_off_by_one)
+    monkeypatch.setitem(torch_rnn._state, "warned", False)
+    monkeypatch.setitem(torch_rnn._state, "probe", None)
+    try:
+        assert torch_rnn.enable() is False and torch_rnn.enable() is False
+        said = capsys.readouterr().err.splitlines()
+        assert len(said) == 1 and "its check against Keras's own path failed: LSTM: outputs" in said[0], said
+        state, reason = torch_rnn.state()
+        assert state == "off" and reason.startswith("its check against Keras's own path failed: LSTM")
+        assert by_name()["torch_fused_rnn"]["reason"] == reason
+        from keras.src import backend
+
+        assert backend.lstm.__module__ == "keras.src.backend.torch.rnn"  # Keras's own path, put back
+    finally:
+        monkeypatch.undo()
+        torch_rnn._state["probe"] = None
+        assert torch_rnn.enable()
+
+
+NOT_BY_IMPORT = """
+import sys
+import zoo
+import keras  # registers the families' layers: every family module, and zoo.layers, imported
+from zoo.compat import torch_rnn
+from keras.src import backend
+print("zoo.layers" in sys.modules, torch_rnn.state()[0], backend.lstm.__module__)
+print(torch_rnn.enable(), torch_rnn.state()[0], backend.lstm.__module__)
+"""
+
+
+def test_importing_zoo_layers_does_not_switch_the_torch_fast_path_on(python_env):
+    python_env["KERAS_BACKEND"] = BACKEND
+    done = subprocess.run([sys.executable, "-c", NOT_BY_IMPORT], env=python_env, cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    keras_rnn = f"keras.src.backend.{BACKEND}.rnn"
+    last = "True active zoo.compat.torch_rnn" if BACKEND == "torch" else f"False off {keras_rnn}"
+    assert done.stdout.splitlines() == [f"True off {keras_rnn}", last]
+
+
+# ---------------------------------------------------------------------- tensorflow's quiet import
+def test_tensorflow_loads_unheld_where_stderr_cannot_be_held(monkeypatch):
+    assert library_logs._stderr_unholdable() == ""  # the check passes here
+
+    @contextlib.contextmanager
+    def no_descriptor():
+        raise OSError(9, "Bad file descriptor")
+        yield
+
+    monkeypatch.setattr(library_logs, "stderr_held", no_descriptor)
+    monkeypatch.setattr(library_logs, "_outcome", {})
+    monkeypatch.delenv(library_logs.VERBOSE_ENV, raising=False)
+    loaded = []
+    library_logs._load_tensorflow_quietly(loaded.append, "module")
+    assert loaded == ["module"]  # the library's own loader ran, unheld
+    assert library_logs.state() == ("off", "file descriptor 2 cannot be redirected (Bad file descriptor)")
+
+
+def test_the_quiet_import_says_why_it_is_off(monkeypatch):
+    monkeypatch.setattr(library_logs, "_outcome", {})
+    monkeypatch.setattr(sys, "meta_path", [f for f in sys.meta_path if getattr(f, "name", None) != "tensorflow"])
+    monkeypatch.setenv(library_logs.VERBOSE_ENV, "1")
+    assert library_logs.state() == ("off", "--verbose (or ZOO_VERBOSE=1) shows TensorFlow's logs")
+    monkeypatch.delenv(library_logs.VERBOSE_ENV)
+    monkeypatch.setenv(library_logs.TF_LOG_LEVEL_ENV, "0")
+    assert library_logs.state() == ("off", "TF_CPP_MIN_LOG_LEVEL=0 was set by the user")
+
+
+# ---------------------------------------------------------------------- the data-parallel patches
+@pytest.mark.skipif(BACKEND != "jax", reason="a patch of Keras's JAX trainer")
+def test_the_jax_batch_placement_is_probed_and_left_out_where_it_misplaces(fresh_distribute):
+    assert keras_distribute.jax_data_input_module() is not None
+    assert keras_distribute._probes == {"jax_even_batches": ""}
+    assert by_name()["jax_even_batches"]["state"] == "ready"
+    from keras.src.backend.jax import distribution_lib
+
+    fresh_distribute.setattr(keras_distribute, "_probes", {})
+    fresh_distribute.setattr(distribution_lib, "distribute_data_input",
+                             lambda batch, layout, batch_dim_name: np.zeros_like(batch))
+    assert keras_distribute.jax_data_input_module() is None
+    state, reason = keras_distribute.state("jax_even_batches")
+    assert state == "off" and "was not placed as it is" in reason
+    misplacing = distribution_lib.distribute_data_input
+    with keras_distribute.EvenDataParallel().scope():
+        assert distribution_lib.distribute_data_input is misplacing  # not wrapped
+    assert keras_distribute.state("jax_even_batches") == ("off", reason)
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="a patch of Keras's TensorFlow optimizer")
+@pytest.mark.parametrize("clip", [{"clipnorm": 0.5}, {"global_clipnorm": 2.0}, {"clipvalue": 0.1}])
+def test_the_optimizer_clipping_is_probed_and_left_out_where_it_does_not_clip(fresh_distribute, clip):
+    assert keras_distribute._clip_unusable(keras.optimizers.Adam(**clip)) == ""
+    optimizer = keras.optimizers.Adam(**clip)
+    optimizer._clip_gradients = lambda grads: grads  # called as read, but no longer clipping
+    keras_distribute.clip_after_all_reduce(optimizer)
+    assert optimizer._all_reduce_sum_gradients is not list  # left as Keras has it
+    state, reason = keras_distribute.state("tf_clip_after_all_reduce")
+    assert state == "off" and reason.startswith("its probe clipped")
+    keras_distribute.clip_after_all_reduce(keras.optimizers.Adam(**clip))
+    assert keras_distribute.state("tf_clip_after_all_reduce") == ("active", "")
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="a patch of Keras's TensorFlow trainer")
+def test_the_multi_worker_patch_is_left_out_where_the_trainer_is_not_as_read(fresh_distribute):
+    assert keras_distribute.state("tf_multi_worker")[0] == "ready"
+    keras_distribute.multi_worker_ready(types.SimpleNamespace(), strategy=None)  # no trainer internals
+    state, reason = keras_distribute.state("tf_multi_worker")
+    assert state == "off" and reason.startswith("Keras's TensorFlow trainer no longer has")
+
+
+def test_the_steps_per_epoch_patch_checks_the_cardinality_it_replaces(fresh_distribute):
+    """Plain objects in place of TensorFlow's: the patch reads only these two attributes."""
+    strategy = types.SimpleNamespace(extended=types.SimpleNamespace(worker_devices=["/cpu:0", "/cpu:1"]))
+    read_as = types.SimpleNamespace(_cardinality=10)
+    assert keras_distribute.steps_are_global_batches(read_as, strategy, 5)._cardinality == 5
+    assert keras_distribute.state("tf_global_steps_per_epoch") == ("active", "")
+    changed = types.SimpleNamespace(_cardinality=7)
+    assert keras_distribute.steps_are_global_batches(changed, strategy, 5)._cardinality == 7
+    state, reason = keras_distribute.state("tf_global_steps_per_epoch")
+    assert state == "off" and "_cardinality is 7, not the one-pipeline count 10" in reason
+
+
+# ---------------------------------------------------------------------- zoo env
+def zoo_env(python_env, *args):
+    """`zoo env ARGS` in a fresh process, and whether that process imported TensorFlow."""
+    code = ("import sys\nfrom zoo.cli import main\ncode = main(sys.argv[1:])\n"
+            "print('tensorflow imported:', 'tensorflow' in sys.modules, file=sys.stderr)\nsys.exit(code)")
+    python_env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    python_env["KERAS_BACKEND"] = BACKEND
+    done = subprocess.run([sys.executable, "-c", code, "env", *args], env=python_env, cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout, done.stderr
+
+
+def test_zoo_env_json_names_the_backend_the_precision_and_the_patches(python_env):
+    out, err = zoo_env(python_env, "--json")
+    assert err == f"tensorflow imported: {BACKEND == 'tensorflow'}\n"  # nothing else: no library's log
+    found = json.loads(out)
+    assert found["backend"] == BACKEND and found["versions"]["keras"] == keras.__version__
+    assert found["devices"] and found["machine"]
+    from zoo.distribute import resolve_precision
+
+    assert found["precision"]["auto"] == resolve_precision("auto") and found["precision"]["reason"]
+    patches = {row["name"]: row for row in found["compat"]}
+    assert list(patches) == [patch.name for patch in compat.PATCHES]
+    assert patches["tensorflow_quiet_import"]["state"] == "active"
+    # What a model built here gets: on torch the fused path, checked and switched on.
+    assert patches["torch_fused_rnn"]["state"] == ("active" if BACKEND == "torch" else "not applicable")
+    assert not [row for row in patches.values() if row["state"] == "off"], patches
+
+
+def test_zoo_env_prints_the_same_for_a_person(python_env):
+    out, err = zoo_env(python_env)
+    assert err == f"tensorflow imported: {BACKEND == 'tensorflow'}\n"
+    lines = out.splitlines()
+    assert lines[0].startswith(f"backend    {BACKEND} (") and any(line.startswith("precision  auto picks ")
+                                                                   for line in lines)
+    for patch in compat.PATCHES:
+        assert any(line.split()[:1] == [patch.name] for line in lines), patch.name
+
+
+@pytest.mark.parametrize("backend, gpu, cpu_bfloat16, expected, because", [
+    ("torch", None, True, "mixed_bfloat16", "torch on a CPU with bfloat16 matrix instructions"),
+    ("torch", None, False, "float32", "torch on a CPU without bfloat16 matrix instructions"),
+    ("jax", None, True, "float32", "jax on a CPU"),
+    ("tensorflow", (9, 0), False, "mixed_bfloat16", "compute capability 9.0: bfloat16 tensor cores"),
+    ("jax", (7, 5), True, "float32", "compute capability 7.5, below 8.0"),
+])
+def test_the_precision_auto_picks_comes_with_its_reason(backend, gpu, cpu_bfloat16, expected, because, monkeypatch):
+    from zoo.distribute import precision
+
+    monkeypatch.setattr(precision, "gpu_compute_capability", lambda backend=None: gpu)
+    monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: cpu_bfloat16)
+    chosen, reason = precision.auto_precision(backend)
+    assert chosen == expected == precision.resolve_precision("auto", backend) and because in reason
