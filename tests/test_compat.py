@@ -75,7 +75,7 @@ def _cudnn_lstm_off_by_one(inputs, initial_state_h, initial_state_c, kernel, rec
 KERAS_CUDNN_LSTM = None
 
 
-@pytest.mark.skipif(BACKEND != "torch", reason="the fused path exists only on torch")
+@pytest.mark.backend("torch")  # the fused path exists only on torch
 def test_a_fused_path_that_computes_otherwise_is_left_off_with_its_reason(monkeypatch, capsys):
     global KERAS_CUDNN_LSTM
     rnn = torch_rnn._keras_torch_rnn()
@@ -150,7 +150,7 @@ def test_the_quiet_import_says_why_it_is_off(monkeypatch):
 
 
 # ---------------------------------------------------------------------- the data-parallel patches
-@pytest.mark.skipif(BACKEND != "jax", reason="a patch of Keras's JAX trainer")
+@pytest.mark.backend("jax")  # a patch of Keras's JAX trainer
 def test_the_jax_batch_placement_is_probed_and_left_out_where_it_misplaces(fresh_distribute):
     assert keras_distribute.jax_data_input_module() is not None
     assert keras_distribute._probes == {"jax_even_batches": ""}
@@ -169,7 +169,7 @@ def test_the_jax_batch_placement_is_probed_and_left_out_where_it_misplaces(fresh
     assert keras_distribute.state("jax_even_batches") == ("off", reason)
 
 
-@pytest.mark.skipif(BACKEND != "tensorflow", reason="a patch of Keras's TensorFlow optimizer")
+@pytest.mark.backend("tensorflow")  # a patch of Keras's TensorFlow optimizer
 @pytest.mark.parametrize("clip", [{"clipnorm": 0.5}, {"global_clipnorm": 2.0}, {"clipvalue": 0.1}])
 def test_the_optimizer_clipping_is_probed_and_left_out_where_it_does_not_clip(fresh_distribute, clip):
     assert keras_distribute._clip_unusable(keras.optimizers.Adam(**clip)) == ""
@@ -183,7 +183,7 @@ def test_the_optimizer_clipping_is_probed_and_left_out_where_it_does_not_clip(fr
     assert keras_distribute.state("tf_clip_after_all_reduce") == ("active", "")
 
 
-@pytest.mark.skipif(BACKEND != "tensorflow", reason="a patch of Keras's TensorFlow trainer")
+@pytest.mark.backend("tensorflow")  # a patch of Keras's TensorFlow trainer
 def test_the_multi_worker_patch_is_left_out_where_the_trainer_is_not_as_read(fresh_distribute):
     assert keras_distribute.state("tf_multi_worker")[0] == "ready"
     keras_distribute.multi_worker_ready(types.SimpleNamespace(), strategy=None)  # no trainer internals
