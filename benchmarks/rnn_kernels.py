@@ -245,7 +245,9 @@ def main() -> None:
     if args.one:
         backend, shape_name = args.one
         if backend == "torch":
-            import zoo.layers  # noqa: F401  (turns on the zoo's fast path unless ZOO_FUSED_RNN=0)
+            from zoo.compat import torch_rnn
+
+            torch_rnn.enable()  # the zoo's fast path, as building a zoo model switches it on (unless ZOO_FUSED_RNN=0)
         kernels = {"torch": torch_kernels, "tensorflow": tensorflow_kernels, "jax": jax_kernels}[backend]
         print(json.dumps(kernels(SHAPES[shape_name], args.repeats, args.calls)))
         return
