@@ -197,11 +197,10 @@ def state_names(model, name):
     return step, list(step.state_names)
 
 
-@pytest.mark.parametrize("name", FAMILIES)
-def test_the_parallel_model_equals_its_step_model_outputs_and_states(name):
-    """From the same random states, the whole sequence at once (a state model sharing the
-    weights) and the step model one token at a time: logits and every final state."""
-    spec, model = tiny(name)
+def parallel_and_step(name, model):
+    """`model` of family `name` from the same random states two ways: the whole sequence at
+    once (a state model sharing the weights) and the step model one token at a time. Each
+    way: (logits (batch, time, vocab), the final states by name)."""
     step, names = state_names(model, name)
     x = tokens(model, 3, 11, seed=1)
     rng = np.random.default_rng(2)
@@ -212,9 +211,17 @@ def test_the_parallel_model_equals_its_step_model_outputs_and_states(name):
     for t in range(x.shape[1]):
         out, states = step_fn(x[:, t : t + 1], states)
         logits.append(out)
-    np.testing.assert_allclose(np.stack(logits, axis=1), whole[0], atol=1e-5)
-    for index, n in enumerate(names, start=1):
-        np.testing.assert_allclose(states[n], whole[index], atol=1e-5, err_msg=n)
+    return (np.stack(logits, axis=1), {n: states[n] for n in names}), (whole[0], dict(zip(names, whole[1:])))
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_the_parallel_model_equals_its_step_model_outputs_and_states(name):
+    """Logits and every final state, within 1e-5 (tests/test_mixed_precision_gates.py: the
+    same under mixed_bfloat16)."""
+    (step_logits, step_states), (whole_logits, whole_states) = parallel_and_step(name, tiny(name)[1])
+    np.testing.assert_allclose(step_logits, whole_logits, atol=1e-5)
+    for n in whole_states:
+        np.testing.assert_allclose(step_states[n], whole_states[n], atol=1e-5, err_msg=n)
 
 
 def _block(name):
@@ -343,7 +350,10 @@ def test_an_export_verifies_and_generates_as_keras_does(name, tmp_path, capsys):
     model = runs.load_model_file(run / "model.keras")
     x = tokens(model, 3, 64, seed=6)
     onnx = ExportedModel(run / "export", "onnx").run("model", {"tokens": x})["logits"]
-    np.testing.assert_allclose(onnx, to_numpy(model(x)), atol=1e-5)
+    # float32 both, but ONNX's doubling scan and this backend's scan or loop add in other
+    # orders over 64 steps: a few logits of 2 differ by 1.4e-5 (torch, weights trained in
+    # mixed_bfloat16, which `auto` picks on a CPU with AMX).
+    np.testing.assert_allclose(onnx, to_numpy(model(x)), rtol=1e-5, atol=1e-5)
 
     capsys.readouterr()
     args = ["--prompt", "the ", "--length", "40", "--temperature", "0"]

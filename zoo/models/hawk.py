@@ -45,7 +45,8 @@ class RGLRU(parallel_rnn.LinearRecurrence):
 
     def build(self, input_shape):
         self.kernel, self.bias = parallel_rnn.gate_kernel(self, input_shape, 2)
-        self.a_param = self.add_weight(shape=(self.units,), name="a_param", initializer=_lambda_initializer)
+        self.a_param = self.add_weight(shape=(self.units,), name="a_param", initializer=_lambda_initializer,
+                                       autocast=False)
 
     def coefficients(self, inputs):
         r, i = (ops.sigmoid(k) for k in parallel_rnn.projections(self, inputs, 2))
@@ -53,7 +54,7 @@ class RGLRU(parallel_rnn.LinearRecurrence):
         a = ops.exp(log_a)
         # 1 - a^2 = tanh(-log a) * (1 + a^2): exact where a is close to 1, unlike 1 - a^2 in
         # float32, and made of ops that ONNX has (tf2onnx cannot write expm1 at opset 15).
-        return a, sqrt_bounded_derivative(ops.tanh(-log_a) * (1.0 + a * a)) * (i * inputs)
+        return a, sqrt_bounded_derivative(ops.tanh(-log_a) * (1.0 + a * a)) * (i * ops.cast(inputs, "float32"))
 
 
 def hawk_block(layers, x, index, run, config):

@@ -8,8 +8,11 @@ One set of weights runs two ways: the full model scans whole sequences (training
 evaluation); the step model (:func:`inference_models`) takes one ``token`` and the states
 ``state_h_i`` (the recurrence) and ``state_conv_i`` (the convolution's last inputs, flattened)
 and returns ``logits`` and ``next_<state>``, like the LSTM families, so generation and the
-exports need nothing new. The layers are Keras layers registered under the package ``zoo``:
-a saved model loads wherever the families are imported (``zoo.registry.load_families``).
+exports need nothing new. Under a mixed dtype policy the recurrences still take their gates,
+coefficients, scan and states in float32 (:class:`LinearRecurrence`); only their input
+projection's matrix product follows the policy. The layers are Keras layers registered under
+the package ``zoo``: a saved model loads wherever the families are imported
+(``zoo.registry.load_families``).
 """
 
 import keras
@@ -225,11 +228,20 @@ class CausalConv1D(_Stateful):
 class LinearRecurrence(_Stateful):
     """Base of the recurrences ``h_t = a_t * h_{t-1} + b_t`` whose coefficients read only the
     input: a subclass builds its weights and defines :meth:`coefficients`; the layer returns
-    ``[h (batch, time, units), h_T]``. The recurrence runs in float32 (long products of gates
-    in bfloat16 would drift)."""
+    ``[h (batch, time, units), h_T]``.
+
+    Under a mixed dtype policy only the input projection's matrix product runs in the compute
+    dtype (:func:`projections`); the gates' nonlinearities, the parameters, the coefficients
+    and the scan run in float32; only ``h`` goes back to the compute dtype (``h_T`` stays
+    float32). bfloat16's largest value below 1 is 0.99609: a gate above about 0.998 taken in
+    bfloat16 would be exactly 1, a unit that never forgets, where the float32 exports forget.
+    The layer casts for itself: Keras would round the initial state to the compute dtype (a
+    step model's ``h`` at every token) unless the layer has ``autocast=False``, and autocast
+    every weight unless each has ``autocast=False`` (the layer's flag alone does not stop
+    that when the layer is called outside a model)."""
 
     def __init__(self, units: int, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(autocast=False, **kwargs)
         self.units = units
 
     @property
@@ -237,12 +249,13 @@ class LinearRecurrence(_Stateful):
         return [self.units]
 
     def coefficients(self, inputs):
-        """(a, b), each (batch, time, units) float32, for `inputs` (batch, time, features)."""
+        """(a, b), each (batch, time, units) float32, for `inputs` (batch, time, features) in
+        the compute dtype; weights made with ``autocast=False``, read in float32."""
         raise NotImplementedError
 
     def call(self, inputs, initial_state=None):
         h0 = self._initial(inputs, initial_state)
-        a, b = (ops.cast(c, "float32") for c in self.coefficients(inputs))
+        a, b = self.coefficients(ops.cast(inputs, self.compute_dtype))
         h = linear_recurrence(a, b, h0)
         return [ops.cast(h, self.compute_dtype), h[:, -1]]
 
@@ -254,16 +267,20 @@ class LinearRecurrence(_Stateful):
 
 
 def gate_kernel(layer, input_shape, gates: int):
-    """The (kernel, bias) of `gates` input projections of `layer.units` each, as one matrix."""
+    """The (kernel, bias) of `gates` input projections of `layer.units` each, as one matrix;
+    both read in float32 (``autocast=False``) whatever the dtype policy."""
     kernel = layer.add_weight(shape=(input_shape[-1], gates * layer.units), name="kernel",
-                              initializer="glorot_uniform")
-    bias = layer.add_weight(shape=(gates * layer.units,), name="bias", initializer="zeros")
+                              initializer="glorot_uniform", autocast=False)
+    bias = layer.add_weight(shape=(gates * layer.units,), name="bias", initializer="zeros", autocast=False)
     return kernel, bias
 
 
 def projections(layer, inputs, gates: int) -> list:
-    """`inputs` through `layer`'s kernel and bias, split into `gates` (batch, time, units) parts."""
-    return ops.split(ops.matmul(inputs, layer.kernel) + layer.bias, gates, axis=-1)
+    """`inputs` through `layer`'s kernel and bias, split into `gates` (batch, time, units)
+    float32 parts: the matrix product in the dtype of `inputs` (the compute dtype), cast to
+    float32 before the bias is added and before any gate's nonlinearity."""
+    product = ops.matmul(inputs, ops.cast(layer.kernel, inputs.dtype))
+    return ops.split(ops.cast(product, "float32") + layer.bias, gates, axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="zoo")
