@@ -61,7 +61,9 @@ def one_run(recipe_name: str, precision: str, distribute: str, epochs: int, limi
             self.seconds.append(self.last_batch - self.started)
 
     recipe = load_recipe(recipe_name).replace(epochs=epochs)
-    examples = get_task(recipe.task).prepare(recipe, seed=0, limit=limit, data_dir=None, batch_size=recipe.batch_size).train.size
+    epoch = get_task(recipe.task).prepare(recipe, seed=0, limit=limit, data_dir=None, batch_size=recipe.batch_size).train
+    # Examples an epoch trains on: the arrays' rows, or a window dataset's batches of windows.
+    examples = getattr(epoch, "size", len(epoch) * epoch.batch_size)
     timer = EpochTimes()
     with tempfile.TemporaryDirectory() as folder:
         metrics = train(recipe, out_dir=os.path.join(folder, "run"), limit=limit, verbose=0, precision=precision,
