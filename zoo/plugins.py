@@ -11,6 +11,7 @@ trains, exports, ships and answers its commands through ``zoo`` like the zoo's o
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import importlib.util
@@ -28,8 +29,14 @@ _loaded: set[str] = set()
 def plugin_refs() -> list[str]:
     """The plugins to load: ``$ZOO_PLUGINS``'s, then the installed entry points' modules."""
     given = [ref for ref in os.environ.get(PLUGINS_ENV, "").split(os.pathsep) if ref]
-    installed = [entry.value for entry in importlib.metadata.entry_points(group=ENTRY_POINTS)]
-    return given + installed
+    return given + list(_installed())
+
+
+@functools.cache
+def _installed() -> tuple[str, ...]:
+    # Read once per process: scanning every installed distribution's metadata takes milliseconds,
+    # and the registries ask on every lookup.
+    return tuple(entry.value for entry in importlib.metadata.entry_points(group=ENTRY_POINTS))
 
 
 def load_plugins() -> None:

@@ -122,10 +122,16 @@ def load_families() -> None:
     torch_rnn.enable()
 
 
+_families_imported = False
+
+
 def _import_families() -> None:
-    package = importlib.import_module(_FAMILIES_MODULE)
-    for module in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{_FAMILIES_MODULE}.{module.name}")
+    global _families_imported
+    if not _families_imported:
+        package = importlib.import_module(_FAMILIES_MODULE)
+        for module in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{_FAMILIES_MODULE}.{module.name}")
+        _families_imported = True
     load_plugins()  # families of the user's own (zoo.plugins)
 
 

@@ -39,11 +39,17 @@ def register_task(name: str):
     return decorate
 
 
+_loaded = False
+
+
 def _load_tasks() -> None:
-    for module in pkgutil.iter_modules(__path__):
-        if module.name not in _HELPERS:
-            importlib.import_module(f"{__name__}.{module.name}")
-    load_plugins()
+    global _loaded
+    if not _loaded:
+        for module in pkgutil.iter_modules(__path__):
+            if module.name not in _HELPERS:
+                importlib.import_module(f"{__name__}.{module.name}")
+        _loaded = True
+    load_plugins()  # a plugin named in $ZOO_PLUGINS after the first lookup loads at the next
 
 
 def list_tasks() -> list[str]:
