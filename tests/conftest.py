@@ -36,8 +36,8 @@ def recipe_data(name: str) -> str | None:
 
 def require_recipe_data(name: str) -> None:
     """Skip the test, saying what to install, when recipe `name`'s real data is absent."""
-    if recipe_data(name) is not None:
-        require_data(recipe_data(name))
+    if (dataset := recipe_data(name)) is not None:
+        require_data(dataset)
 
 
 def require_data(name: str) -> pathlib.Path:

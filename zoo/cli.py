@@ -154,7 +154,7 @@ def recipes_command():
     from zoo.recipe import load_recipe, recipe_files
 
     for name, path in recipe_files().items():
-        recipe = load_recipe(name)
+        recipe = load_recipe(path)  # by its file: the folders were searched once, above
         click.echo(f"{name:<40}{recipe.model:<24}{recipe.description}  [{path.parent}]")
 
 

@@ -152,7 +152,7 @@ def list_recipes() -> list[str]:
     return list(recipe_files())
 
 
-def is_recipe_path(ref) -> bool:
+def _is_recipe_path(ref) -> bool:
     """Whether `ref` names a recipe file (a path ending in .py) rather than a recipe's name."""
     return isinstance(ref, pathlib.Path) or str(ref).endswith(".py")
 
@@ -160,7 +160,7 @@ def is_recipe_path(ref) -> bool:
 def load_recipe(ref) -> Recipe:
     """The RECIPE of a recipe file: a recipe's name (:func:`list_recipes`; an unknown name
     lists the known ones) or the path of a ``.py`` file anywhere. Its name is the file's stem."""
-    if is_recipe_path(ref):
+    if _is_recipe_path(ref):
         path = pathlib.Path(ref).resolve()
         if not path.is_file():
             raise ZooError(f"recipe file {ref}: not found")

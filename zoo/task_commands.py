@@ -121,7 +121,7 @@ def _model_command(name: str) -> click.Command:
     helps = "\n\n".join(f"{task.name} models: {task.commands[name].help}" for task in tasks)
     return TaskCommand(
         name, callback=answer, task_of=model_task, task_params=lambda task: task.commands[name].params,
-        tasks=lambda: _answering(name), params=[_MODEL, _ENGINE],
+        tasks=lambda: tasks, params=[_MODEL, _ENGINE],
         task_help=lambda task: f"Run MODEL, a {task.name} model: {task.commands[name].help}",
         help=f"Run MODEL (a shipped model's name, a run or an export folder); what follows MODEL is its task's: "
              f"`zoo {name} MODEL --help` lists it.\n\n{helps}",
