@@ -4,6 +4,7 @@
         [--backends tensorflow,jax,torch] [--repeats 3] [--steps 20]
         [--steps-per-execution N] [--jit-compile true|false]       # compile levers
         [--input recipe|arrays] [--workers N] [--threads INTRA[,INTER]]  # input and threads
+        [--zoo-env NAME=VALUE ...]                                  # the zoo side's environment
 
 For each network the zoo's own training path (the recipe's data pipeline, model, compile
 settings and `fit`, in a fresh process per backend) and a plain PyTorch program of the
@@ -11,7 +12,10 @@ same network (`nn.LSTM`, Adam, a Python loop: the tutorial's style, written belo
 `--steps` batches after a warm-up (the zoo timed inside one `fit`, see `step_clock`); the
 runs alternate (plain, tensorflow, jax, torch, plain, ...) and the table shows the median of
 `--repeats` runs, in examples (or characters) per second, and each backend's ratio to plain
-PyTorch. Time it on an otherwise idle machine.
+PyTorch; a second table gives every column's spread over its fresh processes (slowest,
+fastest, and the fastest over the slowest), so an engine whose speed is chosen at process
+start shows as such (TensorFlow's was, see docs/performance.md). Time it on an otherwise
+idle machine.
 
 The networks are the recipes': `lstm_fashion_mnist` (2 x LSTM(128) over 28 rows),
 `char_lm_shakespeare` (2 x LSTM(512), batch 64 x 100 characters) and `seq2seq_addition`
@@ -223,9 +227,9 @@ def torch_throughput(network: str, steps: int) -> float:
 
 
 # ---------------------------------------------------------------------- driver
-def measure(kind: str, network: str, steps: int, engine: dict, pipeline: dict) -> float:
+def measure(kind: str, network: str, steps: int, engine: dict, pipeline: dict, zoo_env: dict) -> float:
     """One measurement in a fresh process (the Keras backend is fixed per process)."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(zoo_env if kind != "plain" else {}))
     if kind == "torch-keras":  # the torch backend on Keras's own RNN path, without zoo.compat.torch_rnn
         kind, env["ZOO_FUSED_RNN"] = "torch", "0"
     if kind != "plain":
@@ -262,6 +266,8 @@ def main() -> None:
                         help="try the input pipeline: the recipe's PyDataset, or the same batches as arrays")
     parser.add_argument("--workers", type=int, help="try the PyDataset's prefetch threads (default: 1, none)")
     parser.add_argument("--threads", help="try thread settings on the zoo's side: INTRA[,INTER] op threads")
+    parser.add_argument("--zoo-env", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="environment variables for the zoo's processes only, e.g. ZOO_MMAP_THRESHOLD=0")
     parser.add_argument("--one", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -281,16 +287,18 @@ def main() -> None:
         engine["jit_compile"] = args.jit_compile == "true"
     pipeline = {key: value for key, value in (("input", args.input if args.input != "recipe" else None),
                                                ("workers", args.workers), ("threads", args.threads)) if value}
+    zoo_env = dict(item.split("=", 1) for item in args.zoo_env)
     kinds = ["plain", *args.backends.split(",")]
     results = {}
     for network in args.networks.split(","):
         for repeat in range(args.repeats):
             for kind in kinds:  # alternating, so drifts in machine load hit every column alike
-                value = measure(kind, network, args.steps, engine, pipeline)
+                value = measure(kind, network, args.steps, engine, pipeline, zoo_env)
                 results.setdefault((network, kind), []).append(value)
                 print(f"{network} {kind} run {repeat + 1}: {value:,.0f} {NETWORKS[network][1]}", flush=True)
     print(f"\nmachine: {machine()}; median of {args.repeats} alternating runs, {args.steps} timed steps each"
-          + (f"; compile options {engine}" if engine else "") + (f"; pipeline {pipeline}" if pipeline else "") + "\n")
+          + (f"; compile options {engine}" if engine else "") + (f"; pipeline {pipeline}" if pipeline else "")
+          + (f"; zoo environment {zoo_env}" if zoo_env else "") + "\n")
     print("| network | unit | plain PyTorch | " + " | ".join(f"zoo {k}" for k in kinds[1:]) + " |")
     print("|---|---|---|" + "---|" * (len(kinds) - 1))
     for network in args.networks.split(","):
@@ -298,6 +306,17 @@ def main() -> None:
         cells = [f"{statistics.median(results[(network, k)]):,.0f} ({statistics.median(results[(network, k)]) / base:.2f}x)"
                  for k in kinds[1:]]
         print(f"| {NETWORKS[network][0]} | {NETWORKS[network][1]} | {base:,.0f} | " + " | ".join(cells) + " |")
+    print(f"\nspread over the {args.repeats} fresh processes of each column: slowest - fastest (fastest / slowest)\n")
+    print("| network | plain PyTorch | " + " | ".join(f"zoo {k}" for k in kinds[1:]) + " |")
+    print("|---|---|" + "---|" * (len(kinds) - 1))
+    for network in args.networks.split(","):
+        cells = [spread(results[(network, k)]) for k in kinds]
+        print(f"| {NETWORKS[network][0]} | " + " | ".join(cells) + " |")
+
+
+def spread(values: list[float]) -> str:
+    """A column's spread over its processes: "slowest - fastest (fastest / slowest)"."""
+    return f"{min(values):,.0f} - {max(values):,.0f} ({max(values) / min(values):.2f}x)"
 
 
 if __name__ == "__main__":

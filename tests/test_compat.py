@@ -15,7 +15,7 @@ import pytest
 
 from conftest import REPO
 from zoo import compat
-from zoo.compat import keras_distribute, library_logs, torch_rnn
+from zoo.compat import keras_distribute, library_logs, malloc_threshold, torch_rnn
 
 BACKEND = keras.backend.backend()
 STATES = ("active", "ready", "off", "not applicable")
@@ -201,6 +201,55 @@ def test_the_steps_per_epoch_patch_checks_the_cardinality_it_replaces(fresh_dist
     assert keras_distribute.steps_are_global_batches(changed, strategy, 5)._cardinality == 7
     state, reason = keras_distribute.state("tf_global_steps_per_epoch")
     assert state == "off" and "_cardinality is 7, not the one-pipeline count 10" in reason
+
+
+# ---------------------------------------------------------------------- TensorFlow's mmap threshold
+TRAIN_ON_A_PYDATASET = """
+import keras, numpy as np
+from zoo.registry import create_model
+from zoo.compat import malloc_threshold
+
+class Batches(keras.utils.PyDataset):  # Keras trains on it through tf.data.Dataset.from_generator
+    def __len__(self):
+        return 4
+    def __getitem__(self, index):
+        return np.ones((8, 28, 28), "float32"), np.zeros(8, "int32")
+
+model = create_model("lstm_classifier", "tiny")
+model.compile("adam", "sparse_categorical_crossentropy")
+model.fit(Batches(), epochs=2, verbose=0)
+print(*malloc_threshold.state(), malloc_threshold.heap_serves(16 << 20), sep=" / ")
+"""
+
+
+@pytest.mark.parametrize("threshold", ["", "0"], ids=["default", "ZOO_MMAP_THRESHOLD=0"])
+def test_tensors_come_from_the_heap_after_training_on_a_pydataset_unless_opted_out(python_env, threshold):
+    """After Keras trained on a PyDataset, glibc serves a 16 MiB block from the heap, as the
+    zoo set it when the model was built. The cause of TensorFlow's two speeds, shown by the
+    opt-out: there it comes from mmap (TensorFlow's mallopt froze the threshold at 128 KiB);
+    on the other backends glibc's dynamic threshold decides. Fresh processes: the setting is
+    process-wide."""
+    python_env.update(KERAS_BACKEND=BACKEND, ZOO_MMAP_THRESHOLD=threshold)
+    done = subprocess.run([sys.executable, "-c", TRAIN_ON_A_PYDATASET], env=python_env, cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    if threshold == "0":
+        expected = "off / disabled by ZOO_MMAP_THRESHOLD=0 / "
+        assert done.stdout.strip() in ([expected + "False"] if BACKEND == "tensorflow" else
+                                       [expected + "False", expected + "True"])
+    else:
+        assert done.stdout.strip() == "active /  / True"
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "1.5", str(64 << 20)])
+def test_a_malformed_mmap_threshold_is_a_one_line_error(monkeypatch, value):
+    from zoo.errors import ZooError
+
+    monkeypatch.setenv("ZOO_MMAP_THRESHOLD", value)
+    with pytest.raises(ZooError, match=r"^ZOO_MMAP_THRESHOLD=.*: expected a whole number of bytes from 0 "):
+        malloc_threshold.threshold()
+    monkeypatch.setenv("ZOO_MMAP_THRESHOLD", "1048576")
+    assert malloc_threshold.threshold() == 1 << 20
 
 
 # ---------------------------------------------------------------------- zoo env

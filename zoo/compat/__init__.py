@@ -43,6 +43,10 @@ PATCHES = (
           "keras.src.backend.lstm/gru replaced; keras.src.backend.torch.rnn.prepare_lstm_params/"
           "prepare_gru_params wrapped, _cudnn_lstm/_cudnn_gru called on the CPU (torch._VF.lstm/gru)",
           ("torch",), "zoo.registry.load_families (every model built or loaded)"),
+    Patch("glibc_mmap_threshold", "malloc_threshold", "glibc, tensorflow",
+          "glibc's mmap and trim thresholds (mallopt), after TensorFlow's GeneratorDatasetOp fixed the first at "
+          "128 KiB (ApplyPython311MemoryPatch, triggered first on tensorflow)", BACKENDS,
+          "zoo.registry.load_families (every model built or loaded)"),
     Patch("tensorflow_quiet_import", "library_logs", "tensorflow",
           "TensorFlow's first import (its loader wrapped through sys.meta_path), file descriptor 2 while it "
           "loads, TF_CPP_MIN_LOG_LEVEL", BACKENDS, "the zoo command, zoo.load, the export worker"),
