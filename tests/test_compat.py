@@ -94,6 +94,7 @@ def test_a_fused_path_that_computes_otherwise_is_left_off_with_its_reason(monkey
         from keras.src import backend
 
         assert backend.lstm.__module__ == "keras.src.backend.torch.rnn"  # Keras's own path, put back
+        assert "inner_loop" not in vars(keras.layers.SimpleRNN)  # RNN.inner_loop inherited again
     finally:
         monkeypatch.undo()
         torch_rnn._state["probe"] = None

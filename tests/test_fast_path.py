@@ -1,15 +1,18 @@
 """The fast recurrent path is on where it should be, and computes what Keras's path computes.
 
-On the torch backend, zoo.compat.torch_rnn routes LSTM and GRU layers to torch's fused
-kernels on the CPU, and inference calls reuse the weights in torch's layout while they are
-unchanged. It must be active with the Keras and torch versions pyproject.toml pins, and where
-a Keras or torch internal it needs is missing, or its first check against Keras's path fails,
-it must say so in one line and leave Keras's path working. For every family (and bidirectional layers, step models that return states, and
-carried-state models), outputs and gradients must equal those of Keras's reference path
-within 1e-5, before and after the weights change. TensorFlow and JAX have no such
-replacement: their layers always run Keras's own kernels, silently.
+On the torch backend, zoo.compat.torch_rnn routes LSTM, GRU and SimpleRNN layers to torch's
+fused kernels on the CPU, and LSTM and GRU inference calls reuse the weights in torch's layout
+while they are unchanged. It must be active with the Keras and torch versions pyproject.toml
+pins, and where a Keras or torch internal it needs is missing, or its first check against
+Keras's path fails, it must say so in one line and leave Keras's path working. For every
+family (and bidirectional layers, step models that return states, and carried-state models),
+and for a SimpleRNN's options (go_backwards, no bias, last output only, dropout in training
+with the same seed), outputs and gradients must equal those of Keras's reference path within
+1e-5, before and after the weights change. TensorFlow and JAX have no such replacement: their
+layers always run Keras's own kernels, silently.
 """
 
+import importlib
 import os
 import subprocess
 import sys
@@ -35,6 +38,8 @@ def test_the_fast_path_is_active_exactly_on_torch(capsys):
     assert torch_rnn.state() == (("active", "") if TORCH else ("off", "not the torch backend"))
     expected = "zoo.compat.torch_rnn" if TORCH else f"keras.src.backend.{keras.backend.backend()}.rnn"
     assert backend.lstm.__module__ == backend.gru.__module__ == expected
+    loop = keras.layers.SimpleRNN.inner_loop.__module__
+    assert loop == ("zoo.compat.torch_rnn" if TORCH else "keras.src.layers.rnn.rnn")  # else RNN's own
     assert capsys.readouterr().err == ""
 
 
@@ -61,33 +66,50 @@ def _lstm_with_a_new_parameter(inputs, initial_state_h, initial_state_c, mask, k
     raise AssertionError("never called: the layers call keras.src.backend.lstm")
 
 
-# Changes a Keras release could make to keras.src.backend.torch.rnn (None: the function is gone).
+def _inner_loop_with_a_new_parameter(self, sequences, initial_state, mask, training=False, use_cudnn="auto"):
+    return keras.layers.RNN.inner_loop(self, sequences, initial_state, mask, training)  # the layers call it
+
+
+# Changes a Keras release could make to the functions the fast path replaces or calls (None:
+# the function is gone).
 BREAKAGES = {
-    "prepare_gru_params": None,
-    "_cudnn_lstm": _cudnn_lstm_with_a_new_parameter,
-    "lstm": _lstm_with_a_new_parameter,
+    "keras.src.backend.torch.rnn.prepare_gru_params": None,
+    "keras.src.backend.torch.rnn._cudnn_lstm": _cudnn_lstm_with_a_new_parameter,
+    "keras.src.backend.torch.rnn.lstm": _lstm_with_a_new_parameter,
+    "keras.src.layers.rnn.simple_rnn.SimpleRNN.inner_loop": _inner_loop_with_a_new_parameter,
 }
 
 
-@pytest.mark.parametrize("name", list(BREAKAGES))
-def test_a_missing_internal_leaves_keras_path_with_one_line(fresh, capsys, name):
+def _owner(where: str):
+    """The module, or the class in a module, that holds `where`'s last name."""
+    owner = where.rsplit(".", 1)[0]
+    try:
+        return importlib.import_module(owner)
+    except ImportError:  # a class
+        module, name = owner.rsplit(".", 1)
+        return getattr(importlib.import_module(module), name)
+
+
+@pytest.mark.parametrize("where", list(BREAKAGES))
+def test_a_missing_internal_leaves_keras_path_with_one_line(fresh, capsys, where):
     if not TORCH:
         assert not torch_rnn.enable()  # other backends never look at torch's internals
         return
-    rnn = torch_rnn._keras_torch_rnn()
-    if BREAKAGES[name] is None:
-        fresh.delattr(rnn, name)
+    name = where.rsplit(".", 1)[1]
+    if BREAKAGES[where] is None:
+        fresh.delattr(_owner(where), name)
     else:
-        fresh.setattr(rnn, name, BREAKAGES[name])
+        fresh.setattr(_owner(where), name, BREAKAGES[where])
     assert torch_rnn.enable() is False and torch_rnn.enable() is False
     said = capsys.readouterr().err.splitlines()
     assert len(said) == 1, said  # once, not once per call
-    assert f"keras.src.backend.torch.rnn.{name}" in said[0] and "Keras's slower RNN path" in said[0]
+    assert where in said[0] and "Keras's slower RNN path" in said[0]
     assert "ZOO_FUSED_RNN=0" in said[0]
-    assert torch_rnn.state()[1].startswith(f"missing in this Keras/torch: keras.src.backend.torch.rnn.{name}")
+    assert torch_rnn.state()[1].startswith(f"missing in this Keras/torch: {where}")
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((6, 3)), layers.lstm(4, name="lstm", return_sequences=True),
+                              layers.simple_rnn(4, name="simple_rnn", return_sequences=True),
                               layers.gru(4, name="gru"), layers.logits(1)])
     model.compile(optimizer="adam", loss="mse")
     calls = torch_rnn.fused_calls
@@ -130,14 +152,14 @@ def test_a_process_says_once_that_the_fast_path_is_off_unless_opted_out(opt_out)
         assert done.stdout.strip() == f"False / off / {expected}"
 
 
-def outputs_and_gradients(model, inputs):
+def outputs_and_gradients(model, inputs, training=False):
     """Every output of `model` on `inputs`, and the gradient of a fixed random projection of
     them with respect to every trainable weight (torch autograd)."""
     import torch
 
     for variable in model.trainable_variables:
         variable.value.grad = None
-    outputs = model(inputs, training=False)
+    outputs = model(inputs, training=training)
     outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
     rng = np.random.default_rng(0)
     loss = sum((o * torch.as_tensor(rng.standard_normal(tuple(o.shape)), dtype=o.dtype)).sum() for o in outputs)
@@ -147,8 +169,11 @@ def outputs_and_gradients(model, inputs):
     return [o.detach().numpy() for o in outputs], grads
 
 
-def recurrent_layers(model) -> list:
-    return [layer for layer in model._flatten_layers() if isinstance(layer, (keras.layers.LSTM, keras.layers.GRU))]
+FUSED = (keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN)  # the layers the fast path runs
+
+
+def recurrent_layers(model, kinds=FUSED) -> list:
+    return [layer for layer in model._flatten_layers() if isinstance(layer, kinds)]
 
 
 def full(name, **extra):
@@ -188,7 +213,36 @@ def cases():
     return found
 
 
-CASES = cases()
+def simple_rnn(masked=False, bidirectional=False, **options):
+    """A model of one SimpleRNN(5) with `options` on (6, 3) inputs (a Masking layer before it,
+    or wrapped in Bidirectional), returning its outputs and final states, and inputs for it:
+    the sequences, and (unless masked or bidirectional) the initial state. (Keras 3.15's
+    functional call gives the layer no mask where it also takes an initial state.)"""
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(3)
+    sequences, initial = keras.Input((6, 3)), keras.Input((5,))
+    x = keras.layers.Masking(0.0)(sequences) if masked else sequences
+    rnn = keras.layers.SimpleRNN(5, return_state=True, bias_initializer="random_normal",
+                                 **{"return_sequences": True, **options})
+    x_value = rng.standard_normal((3, 6, 3)).astype("float32")
+    x_value[:, -2:] = 0.0  # masked steps where there is a mask
+    if masked or bidirectional:
+        return keras.Model(sequences, (keras.layers.Bidirectional(rnn) if bidirectional else rnn)(x)), x_value
+    model = keras.Model([sequences, initial], rnn(x, initial_state=[initial]))
+    return model, [x_value, rng.standard_normal((3, 5)).astype("float32")]
+
+
+# A SimpleRNN's options the fast path covers (each fused, and equal to Keras's path).
+SIMPLE_RNN_CASES = [("SimpleRNN-" + name, lambda options=options: simple_rnn(**options)) for name, options in {
+    "sequences": {},
+    "last-output": dict(return_sequences=False),
+    "go_backwards": dict(go_backwards=True),
+    "go_backwards-last-output": dict(go_backwards=True, return_sequences=False),
+    "no-bias": dict(use_bias=False),
+    "bidirectional": dict(bidirectional=True),
+    "dropouts-at-inference": dict(dropout=0.5, recurrent_dropout=0.5),  # masks unused there
+}.items()]
+CASES = cases() + SIMPLE_RNN_CASES
 
 
 @pytest.mark.parametrize("build", [c[1] for c in CASES], ids=[c[0] for c in CASES])
@@ -234,7 +288,7 @@ def test_inference_reuses_weights_only_while_they_are_unchanged(build):
     first = inference_outputs(model, inputs)
     reused = torch_rnn.reused_weights
     np.testing.assert_array_equal(inference_outputs(model, inputs)[0], first[0])
-    recurrent = recurrent_layers(model)
+    recurrent = recurrent_layers(model, (keras.layers.LSTM, keras.layers.GRU))  # a SimpleRNN's are views
     assert (torch_rnn.reused_weights > reused) == bool(recurrent)  # the second call reused the layout
     rng = np.random.default_rng(2)
     for variable in model.trainable_variables:  # in place, as set_weights and optimizers do
@@ -248,3 +302,54 @@ def test_inference_reuses_weights_only_while_they_are_unchanged(build):
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, atol=1e-5, rtol=1e-5)
     assert not all(np.allclose(g, f) for g, f in zip(got, first))  # the new weights were used
+
+
+@pytest.mark.parametrize("options", [{}, dict(go_backwards=True), dict(seed=7)],
+                         ids=["forwards", "go_backwards", "layer-seed"])
+def test_simple_rnn_dropout_in_training_equals_keras_path_from_the_same_seed(options):
+    """Training with input dropout: the fast path applies the cell's one mask for the call, drawn
+    as Keras's path draws it, so the same seed gives the same outputs and gradients (the global
+    seed, or the layer's own seed generator)."""
+    if not TORCH:
+        assert not torch_rnn.enable()
+        return
+    model, inputs = simple_rnn(dropout=0.5, **options)
+    start = [v.numpy().copy() for v in model.variables]  # weights and the layer's seed state
+    try:
+        torch_rnn.disable()
+        keras.utils.set_random_seed(1)
+        want_outputs, want_grads = outputs_and_gradients(model, inputs, training=True)
+    finally:
+        torch_rnn.enable()
+    for variable, value in zip(model.variables, start):
+        variable.assign(value)
+    keras.utils.set_random_seed(1)
+    calls = torch_rnn.fused_calls
+    got_outputs, got_grads = outputs_and_gradients(model, inputs, training=True)
+    assert torch_rnn.fused_calls > calls
+    for got, want in zip(got_outputs + got_grads, want_outputs + want_grads):
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+    inference, _ = outputs_and_gradients(model, inputs)
+    assert not np.allclose(got_outputs[0], inference[0])  # the dropout was applied
+
+
+# A SimpleRNN the fused kernel does not cover: (options, training).
+KERAS_ONLY = {
+    "relu": (dict(activation="relu"), False),
+    "unroll": (dict(unroll=True), False),
+    "mask": (dict(masked=True), False),
+    "recurrent_dropout-in-training": (dict(recurrent_dropout=0.5), True),  # a mask on the state each step
+}
+
+
+@pytest.mark.parametrize("case", list(KERAS_ONLY))
+def test_a_simple_rnn_the_fused_kernel_does_not_cover_runs_keras_path(case):
+    if not TORCH:
+        assert not torch_rnn.enable()
+        return
+    options, training = KERAS_ONLY[case]
+    model, inputs = simple_rnn(**options)
+    calls = torch_rnn.fused_calls
+    outputs, grads = outputs_and_gradients(model, inputs, training=training)
+    assert torch_rnn.fused_calls == calls
+    assert all(np.isfinite(o).all() for o in outputs + grads)

@@ -2,7 +2,7 @@
 
 Every model takes its recurrent layers from here (:func:`lstm`, :func:`gru`,
 :func:`simple_rnn`). Layers are plain Keras layers, so saved models need no custom objects.
-On the torch backend, LSTM and GRU layers run torch's fused kernels once
+On the torch backend, LSTM, GRU and (tanh) SimpleRNN layers run torch's fused kernels once
 :func:`zoo.compat.torch_rnn.enable` is called, which building or loading a model through the
 registry does (``zoo.registry.load_families``); importing this module switches nothing on.
 """

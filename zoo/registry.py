@@ -112,11 +112,11 @@ def load_families() -> None:
     """Make this process ready to build or load the zoo's models: import every module of
     zoo/models (each family registers itself, and so do the Keras layers of its own, which
     loading a ``.keras`` file of it needs), and switch on the library patches the models run
-    with (:func:`zoo.compat.torch_rnn.enable`: LSTM and GRU layers on torch's fused kernels;
-    :func:`zoo.compat.malloc_threshold.enable`: tensors reused from the heap, not mmapped).
-    Every model is built (:func:`create_model`) or loaded (the zoo's loaders) after this call,
-    so it is the one place those patches are switched on. The family modules import keras, so
-    they load on first use, not with `zoo`."""
+    with (:func:`zoo.compat.torch_rnn.enable`: LSTM, GRU and SimpleRNN layers on torch's fused
+    kernels; :func:`zoo.compat.malloc_threshold.enable`: tensors reused from the heap, not
+    mmapped). Every model is built (:func:`create_model`) or loaded (the zoo's loaders) after
+    this call, so it is the one place those patches are switched on. The family modules import
+    keras, so they load on first use, not with `zoo`."""
     from zoo.compat import malloc_threshold, torch_rnn
 
     _import_families()

@@ -41,7 +41,8 @@ class Patch:
 PATCHES = (
     Patch("torch_fused_rnn", "torch_rnn", "keras, torch",
           "keras.src.backend.lstm/gru replaced; keras.src.backend.torch.rnn.prepare_lstm_params/"
-          "prepare_gru_params wrapped, _cudnn_lstm/_cudnn_gru called on the CPU (torch._VF.lstm/gru)",
+          "prepare_gru_params wrapped, _cudnn_lstm/_cudnn_gru called on the CPU (torch._VF.lstm/gru); "
+          "SimpleRNN.inner_loop replaced, calling torch._VF.rnn_tanh on the CPU",
           ("torch",), "zoo.registry.load_families (every model built or loaded)"),
     Patch("glibc_mmap_threshold", "malloc_threshold", "glibc, tensorflow",
           "glibc's mmap and trim thresholds (mallopt), after TensorFlow's GeneratorDatasetOp fixed the first at "

@@ -1,4 +1,4 @@
-"""Fused LSTM and GRU kernels for Keras's torch backend on the CPU.
+"""Fused LSTM, GRU and SimpleRNN kernels for Keras's torch backend on the CPU.
 
 Keras 3.15 runs a torch LSTM or GRU through ``torch._VF.lstm`` / ``torch._VF.gru`` only on
 CUDA; on the CPU it loops over the time steps in Python (keras-team/keras #20902, #22275),
@@ -9,24 +9,32 @@ fused kernel on the CPU too, where it computes the same function: default activa
 trace. Anything else goes to Keras's own path unchanged. Bidirectional layers run as two
 fused calls (Keras's own bidirectional kernel is CUDA-only).
 
-Inference (autograd off, as in ``predict_on_batch`` and the step models of generation)
-also reuses each layer's weights in torch's layout: Keras re-transposes (and, for a GRU,
-re-orders) every kernel on every call, which for a one-token step of a 2 x LSTM(512) cost
-more than the kernel itself. The copy is kept per weight tensor and rebuilt when the
-weights change (torch's in-place version counter, bumped by every assignment and optimizer
-step); training calls never use it, so gradients flow to the weights as before.
+A SimpleRNN has no such backend function on any device: ``SimpleRNN`` inherits
+``RNN.inner_loop``, the Python loop over ``backend.rnn``. :func:`enable` replaces that class
+attribute with one that runs ``torch._VF.rnn_tanh`` (what ``torch.nn.RNN`` runs) on CPU
+tensors: tanh, no mask, not unrolled, no recurrent dropout in training, not in a trace;
+with or without a bias, ``go_backwards`` (outputs in the order Keras's loop gives them) and
+input dropout (the cell's one mask for every step, as Keras's loop applies it).
 
-Only the backend function a layer calls is replaced, not the layer: saved ``.keras``
-files stay plain Keras and load anywhere. The replacement is checked twice before it stays
-on: by name (exactly the private Keras and torch functions it patches or calls are there,
-with the parameter names it passes), not by a version string; then by behaviour, once a
-process: on a tiny LSTM and GRU, the fused path's outputs and states must equal Keras's own,
-with autograd on and off. Where either check fails it says so once on stderr and leaves
-Keras's path in place; :func:`state` tells which applies. Nothing turns it on by import:
-:func:`zoo.registry.load_families` calls :func:`enable`, since every zoo model is built or
-loaded through it (a Keras user loading a zoo ``.keras`` with Keras alone calls it
-themselves). ``tests/test_fast_path.py`` checks that it is active on the pinned Keras, and
-outputs, states and gradients against Keras's path for every family.
+Inference (autograd off, as in ``predict_on_batch`` and the step models of generation)
+also reuses each LSTM and GRU layer's weights in torch's layout: Keras re-transposes (and,
+for a GRU, re-orders) every kernel on every call, which for a one-token step of a 2 x
+LSTM(512) cost more than the kernel itself. The copy is kept per weight tensor and rebuilt
+when the weights change (torch's in-place version counter, bumped by every assignment and
+optimizer step); training calls never use it, so gradients flow to the weights as before.
+(A SimpleRNN's weights go to its kernel as transposed views: nothing to copy or keep.)
+
+Only the functions a layer calls are replaced, not the layer: saved ``.keras`` files stay
+plain Keras and load anywhere. The replacement is checked twice before it stays on: by name
+(exactly the private Keras and torch functions it patches or calls are there, with the
+parameter names it passes), not by a version string; then by behaviour, once a process: on
+a tiny LSTM, GRU and SimpleRNN (forwards and backwards), the fused path's outputs and states
+must equal Keras's own, with autograd on and off. Where either check fails it says so once
+on stderr and leaves Keras's path in place; :func:`state` tells which applies. Nothing turns
+it on by import: :func:`zoo.registry.load_families` calls :func:`enable`, since every zoo
+model is built or loaded through it (a Keras user loading a zoo ``.keras`` with Keras alone
+calls it themselves). ``tests/test_fast_path.py`` checks that it is active on the pinned
+Keras, and outputs, states and gradients against Keras's path for every family.
 """
 
 from __future__ import annotations
@@ -39,14 +47,15 @@ import sys
 
 PATCH = "torch_fused_rnn"  # its name in zoo.compat
 # "probe": None until the behaviour check has run, then "" (passed) or what differed.
-_state = {"enabled": False, "warned": False, "probe": None, "keras_lstm": None, "keras_gru": None, "prepare": {}}
+_state = {"enabled": False, "warned": False, "probe": None, "keras_lstm": None, "keras_gru": None, "prepare": {},
+          "keras_simple_rnn_loop": None, "simple_rnn_own_loop": False}
 fused_calls = 0  # how many layer calls took the fused kernel (the tests check it is used)
 reused_weights = 0  # how many inference calls reused a layer's weights in torch's layout
 TOLERANCE = 1e-5  # how far the fused path's outputs may be from Keras's in the check
 
 
 def enable() -> bool:
-    """Route torch-backend LSTM and GRU layers to the fused CPU kernels; True when active.
+    """Route torch-backend LSTM, GRU and SimpleRNN layers to the fused CPU kernels; True when active.
 
     A silent no-op on other backends and with ``ZOO_FUSED_RNN=0``; where a Keras or torch
     internal it needs is missing, or its first check against Keras's own path fails, one line
@@ -99,7 +108,7 @@ def _say_off(why: str) -> None:
     # would make building a model fail instead of falling back.
     if not _state["warned"]:
         _state["warned"] = True
-        print(f"zoo: torch LSTM/GRU fast path off, {why}; using Keras's slower RNN path "
+        print(f"zoo: torch LSTM/GRU/SimpleRNN fast path off, {why}; using Keras's slower RNN path "
               "(ZOO_FUSED_RNN=0 chooses it and silences this)", file=sys.stderr)
 
 
@@ -115,6 +124,11 @@ def _install() -> None:
                   sigmoid=(activations.sigmoid, torch.sigmoid, keras.ops.sigmoid))
     backend.lstm = _fused_lstm
     backend.gru = _fused_gru
+    simple_rnn = _keras_simple_rnn()
+    # SimpleRNN inherits RNN.inner_loop: put back by deleting ours, not by pinning RNN's on it.
+    _state.update(keras_simple_rnn_loop=simple_rnn.inner_loop,
+                  simple_rnn_own_loop="inner_loop" in vars(simple_rnn))
+    simple_rnn.inner_loop = _fused_simple_rnn_loop
     for name in ("prepare_lstm_params", "prepare_gru_params"):
         keras_prepare = getattr(rnn, name)
         _state["prepare"][name] = keras_prepare
@@ -123,9 +137,10 @@ def _install() -> None:
 
 def _probe() -> str:
     """"" where the installed fast path computes what Keras's own path computes on a tiny
-    input: an LSTM and a GRU, every output and final state, once with autograd on (training)
-    and twice with it off (the second reusing the weights' torch layout); otherwise what
-    differed. About 0.1 s, mostly oneDNN setting up its kernels, once a process."""
+    input: an LSTM, a GRU and a SimpleRNN (forwards and backwards), every output and final
+    state, once with autograd on (training) and twice with it off (the second reusing the
+    weights' torch layout); otherwise what differed. About 0.1 s, mostly oneDNN setting up
+    its kernels, once a process."""
     global fused_calls, reused_weights
     counted = fused_calls, reused_weights
     try:
@@ -146,21 +161,30 @@ def _compare_with_keras() -> str:
 
     batch, steps, features, units = 2, 3, 4, 5
     inputs, initial = random(batch, steps, features, weight=False), random(batch, units, weight=False)
-    cases = {"LSTM": (_fused_lstm, _state["keras_lstm"], 4, [initial, initial], (4 * units,)),
-             "GRU": (_fused_gru, _state["keras_gru"], 3, [initial], (2, 3 * units))}  # reset_after's bias
-    for layer, (fused, keras_path, gates, states, bias_shape) in cases.items():
+    cases = {}
+    for layer, fused, keras_path, gates, states, bias_shape in (
+            ("LSTM", _fused_lstm, _state["keras_lstm"], 4, [initial, initial], (4 * units,)),
+            ("GRU", _fused_gru, _state["keras_gru"], 3, [initial], (2, 3 * units))):  # reset_after's bias
         weights = [random(features, gates * units), random(units, gates * units), random(*bias_shape)]
         arguments = (inputs, *states, None, *weights, activations.tanh, activations.sigmoid)
+        cases[layer] = (lambda f=fused, a=arguments: f(*a, return_sequences=True),
+                        lambda k=keras_path, a=arguments: k(*a, return_sequences=True))
+    for backwards in (False, True):
+        simple = _probe_simple_rnn(units, inputs.shape, backwards, random)
+        cases["SimpleRNN" + " (go_backwards)" * backwards] = (
+            lambda s=simple: _fused_simple_rnn_loop(s, inputs, [initial], None),
+            lambda s=simple: _state["keras_simple_rnn_loop"](s, inputs, [initial], None))
+    for layer, (fused, keras_path) in cases.items():
         try:
             with torch.no_grad():
-                want = _flat(keras_path(*arguments, return_sequences=True))
+                want = _flat(keras_path())
         except Exception as error:
             return f"{layer}: Keras's own path: {type(error).__name__}: {error}"
         for grad in (True, False, False):
             calls = fused_calls
             try:
                 with torch.set_grad_enabled(grad):
-                    got = _flat(fused(*arguments, return_sequences=True))
+                    got = _flat(fused())
             except Exception as error:  # an internal still called as read, but failing
                 return f"{layer}: {type(error).__name__}: {error}"
             if fused_calls == calls:
@@ -172,6 +196,21 @@ def _compare_with_keras() -> str:
             if not difference <= TOLERANCE:
                 return f"{layer}: outputs {difference:.2g} from Keras's (tolerance {TOLERANCE:g})"
     return ""
+
+
+def _probe_simple_rnn(units, input_shape, go_backwards, random):
+    """A built float32 SimpleRNN with `random` weights, made without touching the process's
+    state: a fixed name (no layer-name counter), zero initializers and a fixed dropout seed
+    (no draw from Keras's or Python's random generators)."""
+    import keras
+
+    layer = keras.layers.SimpleRNN(units, return_sequences=True, go_backwards=go_backwards, seed=0,
+                                   kernel_initializer="zeros", recurrent_initializer="zeros",
+                                   dtype="float32", name="zoo_fused_rnn_probe")
+    layer.build(tuple(input_shape))
+    for weight in (layer.cell.kernel, layer.cell.recurrent_kernel, layer.cell.bias):
+        weight.assign(random(*weight.shape, weight=False))
+    return layer
 
 
 def _flat(result) -> list:
@@ -198,8 +237,13 @@ def _missing_internals() -> list[str]:
             "_cudnn_gru": ("inputs", "initial_state", *cudnn),
         },
         "keras.src.backend.torch.core": {"convert_to_tensor": None},
+        "keras.src.layers.rnn.simple_rnn": {  # a class attribute replaced; the cell's mask read
+            "SimpleRNN.inner_loop": _parameters(_fused_simple_rnn_loop),
+            "SimpleRNNCell.get_dropout_mask": ("self", "step_input"),
+        },
         "keras.src.activations": {"tanh": None, "sigmoid": None},  # how defaults are recognized
-        "torch._VF": {"lstm": None, "gru": None},  # the fused kernels _cudnn_lstm/_cudnn_gru run
+        "torch._VF": {"lstm": None, "gru": None,  # the fused kernels _cudnn_lstm/_cudnn_gru run
+                      "rnn_tanh": None},  # and the one the SimpleRNN loop calls
     }
     missing = []
     for where, functions in needed.items():
@@ -209,7 +253,9 @@ def _missing_internals() -> list[str]:
             missing.append(where)
             continue
         for name, parameters in functions.items():
-            function = getattr(module, name, None)
+            function = module
+            for part in name.split("."):  # "Class.method" too
+                function = getattr(function, part, None)
             if not callable(function):
                 missing.append(f"{where}.{name}")
             elif parameters is not None and _parameters(function) != parameters:
@@ -229,6 +275,10 @@ def _keras_torch_rnn():
     return importlib.import_module("keras.src.backend.torch.rnn")
 
 
+def _keras_simple_rnn():
+    return importlib.import_module("keras.src.layers.rnn.simple_rnn").SimpleRNN
+
+
 def disable() -> None:
     """Put Keras's own functions back (the reference path the tests compare with)."""
     if not _state["enabled"]:
@@ -239,6 +289,11 @@ def disable() -> None:
     rnn = _keras_torch_rnn()
     for name, keras_prepare in _state["prepare"].items():
         setattr(rnn, name, keras_prepare)
+    simple_rnn = _keras_simple_rnn()
+    if _state["simple_rnn_own_loop"]:
+        simple_rnn.inner_loop = _state["keras_simple_rnn_loop"]
+    else:
+        del simple_rnn.inner_loop  # inherited again
     _state["enabled"] = False
 
 
@@ -278,11 +333,16 @@ def _fusable(inputs, mask, activation, recurrent_activation, unroll, bias) -> bo
         and bias is not None
         and activation in _state["tanh"]
         and recurrent_activation in _state["sigmoid"]
-        and not torch.jit.is_tracing()
-        and not (hasattr(torch.compiler, "is_compiling") and torch.compiler.is_compiling())
+        and not _tracing()
         # CUDA tensors already take Keras's own cuDNN path.
         and not (isinstance(inputs, torch.Tensor) and inputs.device.type == "cuda")
     )
+
+
+def _tracing() -> bool:
+    import torch
+
+    return torch.jit.is_tracing() or (hasattr(torch.compiler, "is_compiling") and torch.compiler.is_compiling())
 
 
 @contextlib.contextmanager
@@ -310,7 +370,8 @@ def _prepared(inputs, states, kernel, recurrent_kernel, bias, go_backwards):
     import torch
     from keras.src.backend.torch.core import convert_to_tensor
 
-    kernel, recurrent_kernel, bias = (convert_to_tensor(v) for v in (kernel, recurrent_kernel, bias))
+    kernel, recurrent_kernel, bias = (None if v is None else convert_to_tensor(v)
+                                      for v in (kernel, recurrent_kernel, bias))
     inputs = convert_to_tensor(inputs).to(kernel.dtype)
     states = [convert_to_tensor(s).to(kernel.dtype) for s in states]
     if go_backwards:
@@ -350,3 +411,40 @@ def _fused_gru(inputs, initial_state, mask, kernel, recurrent_kernel, bias, acti
     with _kernel_choice(inputs):
         return rnn._cudnn_gru(inputs, h, kernel, recurrent_kernel, bias, return_sequences=return_sequences,
                               device=inputs.device)
+
+
+def _fused_simple_rnn_loop(self, sequences, initial_state, mask, training=False):
+    """``SimpleRNN.inner_loop``: (last output, outputs, [state]) from ``torch._VF.rnn_tanh``
+    where it computes what Keras's loop computes, else from Keras's ``RNN.inner_loop``."""
+    import torch
+
+    cell = self.cell
+    masks = mask if isinstance(mask, (list, tuple)) else [mask]
+    states = initial_state if isinstance(initial_state, (list, tuple)) else [initial_state]
+    if (any(m is not None for m in masks) or self.unroll or len(states) != 1
+            or cell.activation not in _state["tanh"]
+            or (training and cell.recurrent_dropout)  # a mask on the state inside the loop
+            # Keras has no fused SimpleRNN on CUDA either; the probe checked the CPU kernel only.
+            or not (isinstance(sequences, torch.Tensor) and sequences.device.type == "cpu")
+            or _tracing()):
+        return _state["keras_simple_rnn_loop"](self, sequences, initial_state, mask, training=training)
+    global fused_calls
+    fused_calls += 1
+    if training and cell.dropout:
+        # The mask RNN.call drew for this call (cached on the cell), on every step, as the
+        # cell applies it and as LSTM.inner_loop does before backend.lstm.
+        sequences = sequences * cell.get_dropout_mask(sequences[:, 0, :])[:, None, :]
+    inputs, (h,), kernel, recurrent_kernel, bias = _prepared(
+        sequences, states, cell.kernel, cell.recurrent_kernel, cell.bias, self.go_backwards)
+    if self.stateful:
+        h = h.clone()  # RNN.call assigns the final state into this variable in place; Keras's step copies too
+    params = [kernel.T, recurrent_kernel.T]  # torch's (units, inputs) layout, as views
+    if bias is not None:
+        params += [bias, torch.zeros_like(bias)]  # torch adds an input and a recurrent bias, Keras one
+    # One layer, no dropout between layers, train as Keras's _cudnn_gru, one direction, batch first.
+    outputs, h = torch._VF.rnn_tanh(inputs, h.unsqueeze(0), params, bias is not None, 1, 0.0,
+                                    torch.is_grad_enabled(), False, True)
+    # Outputs in the order of the (possibly flipped) input, as Keras's loop stacks them; without
+    # return_sequences Keras's loop keeps only the last step's.
+    last = outputs[:, -1]
+    return last, outputs if self.return_sequences else last.unsqueeze(1), [h.squeeze(0)]
