@@ -1,6 +1,7 @@
 """One LSTM layer, forward and backward, on every kernel each backend offers on this CPU.
 
     python benchmarks/rnn_kernels.py [--shapes fashion,char_lm,addition] [--repeats 5] [--calls 10]
+    python benchmarks/rnn_kernels.py --levers [--shapes ...]   # the engines' CPU switches instead
 
 Why the zoo's TensorFlow and JAX training stays behind plain PyTorch on a CPU: the time of
 one LSTM layer's forward and backward pass (sum of squares of its outputs, gradients for
@@ -19,6 +20,12 @@ the weights), at the layer shapes of the three recipes' networks, through
 Each backend in a fresh process, one compiled function per kernel (``tf.function``,
 ``jax.jit``), median of ``--repeats`` timings of ``--calls`` calls; the table gives
 milliseconds per call and the ratio to ``nn.LSTM``. Time it on an otherwise idle machine.
+
+``--levers`` times the Keras layer on tensorflow and jax under each CPU switch of the
+installed engines in :data:`LEVERS` (XLA's CPU flags, from jaxlib's own flag list; oneDNN on
+or off for TensorFlow; XLA for TensorFlow's step; thread counts), each in a fresh process
+with the switch set before the engine starts, next to the same layer with the defaults and
+``nn.LSTM``, all in one run. A switch the engine refuses is reported as such.
 """
 
 from __future__ import annotations
@@ -83,7 +90,7 @@ def keras_layer_step(shape):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        @tf.function
+        @tf.function(jit_compile=os.environ.get("BENCH_TF_JIT_COMPILE") == "1")
         def step():
             with tf.GradientTape() as tape:
                 loss = tf.reduce_sum(layer(x) ** 2)
@@ -188,6 +195,9 @@ def tensorflow_kernels(shape, repeats, calls) -> dict:
     x, *weight_values = weights(shape)
     variables = [tf.Variable(w) for w in weight_values]
     found = {}
+    if os.environ.get("BENCH_KERAS_LAYER_ONLY") == "1":
+        step, sync = keras_layer_step(shape)
+        return {"tensorflow Keras layer": timed(step, repeats, calls, sync)}
     for name, kernel_fn in (("tensorflow BlockLSTMV2 (fused op)", tf_block_lstm),
                             ("tensorflow loop, whole-sequence products", tf_loop_whole_sequence_products)):
         @tf.function
@@ -225,6 +235,8 @@ def jax_kernels(shape, repeats, calls) -> dict:
     found = {}
     step, sync = keras_layer_step(shape)
     found["jax Keras layer (lax.scan)"] = timed(step, repeats, calls, sync)
+    if os.environ.get("BENCH_KERAS_LAYER_ONLY") == "1":
+        return found
     for name, unroll in (("jax scan, inputs projected first", 1), ("jax scan, inputs projected first, unroll 4", 4)):
         grad = jax.jit(jax.grad(lambda w, unroll=unroll: (jax_scan(x, *w, unroll=unroll) ** 2).sum()))
         found[name] = timed(lambda grad=grad: grad(weight_values), repeats, calls, jax.block_until_ready)
@@ -233,6 +245,22 @@ def jax_kernels(shape, repeats, calls) -> dict:
 
 # ---------------------------------------------------------------------- driver
 RUNS = (("torch", {}), ("torch", {"ZOO_FUSED_RNN": "0"}), ("tensorflow", {}), ("jax", {}))
+# The engines' CPU switches: (backend, what is switched, environment set before it starts).
+# XLA's flags are those jaxlib 0.10 lists (``strings libjax_common.so | grep xla_cpu_``).
+LEVERS = (
+    ("tensorflow", "defaults (oneDNN on: an Intel CPU)", {}),
+    ("tensorflow", "TF_ENABLE_ONEDNN_OPTS=0 (Eigen kernels)", {"TF_ENABLE_ONEDNN_OPTS": "0"}),
+    ("tensorflow", "TF_ENABLE_ONEDNN_OPTS=1", {"TF_ENABLE_ONEDNN_OPTS": "1"}),
+    ("tensorflow", "XLA (tf.function jit_compile=True)", {"BENCH_TF_JIT_COMPILE": "1"}),
+    ("tensorflow", "1 intra-op thread", {"TF_NUM_INTRAOP_THREADS": "1"}),
+    ("jax", "defaults", {}),
+    ("jax", "--xla_cpu_use_xnnpack=true", {"XLA_FLAGS": "--xla_cpu_use_xnnpack=true"}),
+    ("jax", "--xla_cpu_use_onednn=true", {"XLA_FLAGS": "--xla_cpu_use_onednn=true"}),
+    ("jax", "--xla_cpu_use_thunk_runtime=false", {"XLA_FLAGS": "--xla_cpu_use_thunk_runtime=false"}),
+    ("jax", "--xla_cpu_multi_thread_eigen=false", {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"}),
+    ("jax", "--xla_cpu_enable_fast_math=true", {"XLA_FLAGS": "--xla_cpu_enable_fast_math=true"}),
+    ("jax", "--xla_cpu_prefer_vector_width=512", {"XLA_FLAGS": "--xla_cpu_prefer_vector_width=512"}),
+)
 
 
 def main() -> None:
@@ -240,6 +268,7 @@ def main() -> None:
     parser.add_argument("--shapes", default=",".join(SHAPES))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--calls", type=int, default=10)
+    parser.add_argument("--levers", action="store_true", help="time the engines' CPU switches (module docstring)")
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -252,6 +281,8 @@ def main() -> None:
         print(json.dumps(kernels(SHAPES[shape_name], args.repeats, args.calls)))
         return
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if args.levers:
+        return levers(args, root)
     print(f"median of {args.repeats} timings of {args.calls} calls; ms per forward+backward of one LSTM layer\n")
     print("| kernel | " + " | ".join(f"{name} (batch {b}, {t} steps, {f} -> {u})"
                                       for name, (b, t, f, u) in ((n, SHAPES[n]) for n in args.shapes.split(",")))
@@ -273,6 +304,44 @@ def main() -> None:
     for kernel, by_shape in table.items():
         print(f"| {kernel} | " + " | ".join(f"{by_shape[s]:.1f} ({by_shape[s] / base[s]:.2f}x)"
                                             for s in args.shapes.split(",")) + " |")
+
+
+def run_one(backend, shape_name, args, root, extra) -> dict | str:
+    """The kernels of `backend` at `shape_name` in a fresh process: {kernel: ms}, or why it failed."""
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=root, **extra)
+    out = subprocess.run([sys.executable, __file__, "--one", backend, shape_name, "--repeats", str(args.repeats),
+                          "--calls", str(args.calls)], env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        return (out.stderr.strip().splitlines() or [f"exit {out.returncode}"])[-1][:120]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def levers(args, root) -> None:
+    """The Keras layer on tensorflow and jax under each of :data:`LEVERS`, next to nn.LSTM."""
+    shapes = args.shapes.split(",")
+    table = {}
+    for shape_name in shapes:
+        torch_run = run_one("torch", shape_name, args, root, {})
+        if isinstance(torch_run, str):
+            raise SystemExit(f"torch {shape_name} failed: {torch_run}")
+        table.setdefault(("torch", "nn.LSTM (oneDNN)"), {})[shape_name] = torch_run["torch nn.LSTM (oneDNN)"]
+        for backend, lever, extra in LEVERS:
+            found = run_one(backend, shape_name, args, root, {"BENCH_KERAS_LAYER_ONLY": "1", **extra})
+            table.setdefault((backend, lever), {})[shape_name] = (
+                found if isinstance(found, str) else next(iter(found.values())))
+    print(f"median of {args.repeats} timings of {args.calls} calls; ms per forward+backward of one Keras LSTM "
+          "layer, each lever in a fresh process; in brackets: over the backend's defaults, over nn.LSTM\n")
+    print("| backend | lever | " + " | ".join(f"{n} {SHAPES[n]}" for n in shapes) + " |")
+    print("|---|---|" + "---|" * len(shapes))
+    base = table[("torch", "nn.LSTM (oneDNN)")]
+    for (backend, lever), by_shape in table.items():
+        defaults = next(v for (b, _), v in table.items() if b == backend)  # each backend's first row
+        cells = []
+        for s in shapes:
+            ms = by_shape[s]
+            cells.append(f"failed: {ms}" if isinstance(ms, str) else
+                         f"{ms:.1f} ({ms / defaults[s]:.2f}x, {ms / base[s]:.2f}x)")
+        print(f"| {backend} | {lever} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
