@@ -229,7 +229,7 @@ def torch_throughput(network: str, steps: int) -> float:
 # ---------------------------------------------------------------------- driver
 def measure(kind: str, network: str, steps: int, engine: dict, pipeline: dict, zoo_env: dict) -> float:
     """One measurement in a fresh process (the Keras backend is fixed per process)."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(zoo_env if kind != "plain" else {}))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(zoo_env if kind != "plain" else {})}
     if kind == "torch-keras":  # the torch backend on Keras's own RNN path, without zoo.compat.torch_rnn
         kind, env["ZOO_FUSED_RNN"] = "torch", "0"
     if kind != "plain":
@@ -287,6 +287,8 @@ def main() -> None:
         engine["jit_compile"] = args.jit_compile == "true"
     pipeline = {key: value for key, value in (("input", args.input if args.input != "recipe" else None),
                                                ("workers", args.workers), ("threads", args.threads)) if value}
+    if any("=" not in item for item in args.zoo_env):
+        parser.error("--zoo-env: expected NAME=VALUE items")
     zoo_env = dict(item.split("=", 1) for item in args.zoo_env)
     kinds = ["plain", *args.backends.split(",")]
     results = {}

@@ -32,6 +32,7 @@ So :func:`enable` fixes it on every backend (JAX: no change beyond noise). Only 
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import platform
 
@@ -52,7 +53,7 @@ def threshold() -> int:
         return DEFAULT_THRESHOLD
     if not text.isdigit() or int(text) > DEFAULT_THRESHOLD:
         raise ZooError(f"ZOO_MMAP_THRESHOLD={text!r}: expected a whole number of bytes from 0 (leave "
-                         f"the library's setting) to {DEFAULT_THRESHOLD} (glibc's largest)")
+                       f"the library's setting) to {DEFAULT_THRESHOLD} (glibc's largest)")
     return int(text)
 
 
@@ -106,6 +107,7 @@ def _unavailable() -> str:
     return ""
 
 
+@functools.cache
 def _libc():
     libc = ctypes.CDLL(None)  # the C library this process already uses
     libc.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
