@@ -1,8 +1,11 @@
 """Shared test setup. The suite runs once per backend: KERAS_BACKEND picks it."""
 
+import atexit
 import os
 import pathlib
+import shutil
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -10,6 +13,12 @@ import pytest
 from zoo.data import images, text
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The zoo's per-machine cache (the bfloat16 probe's results) in a folder of this test session,
+# never the user's: each pass measures once, and its subprocesses share it.
+if "ZOO_CACHE_DIR" not in os.environ:
+    os.environ["ZOO_CACHE_DIR"] = tempfile.mkdtemp(prefix="zoo-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["ZOO_CACHE_DIR"], True)
 
 # Files whose subject does not depend on the Keras backend run in one pass only.
 BACKEND = os.environ.get("KERAS_BACKEND", "tensorflow")

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import REPO
 from zoo import compat
-from zoo.compat import keras_distribute, library_logs, malloc_threshold, torch_rnn
+from zoo.compat import keras_distribute, library_logs, malloc_threshold, tf_threads, torch_rnn
 
 BACKEND = keras.backend.backend()
 STATES = ("active", "ready", "off", "not applicable")
@@ -46,9 +46,12 @@ def test_the_report_lists_every_patch_active_or_with_a_reason(fresh_distribute):
         assert bool(row["reason"]) != row["active"], row  # a reason exactly when not active
         assert row["touches"] and row["library"] and row["switched_on_by"]
     # On the pinned libraries no patch that applies here is off (the quiet import is off in a
-    # test process whose TF_CPP_MIN_LOG_LEVEL was set: `zoo env` checks it below).
-    off = [row["name"] for row in report if row["state"] == "off"]
-    assert set(off) <= {"tensorflow_quiet_import"}, report
+    # test process whose TF_CPP_MIN_LOG_LEVEL was set: `zoo env` checks it below; the thread
+    # setting where this test process ran TensorFlow before: a fresh process checks it below).
+    off = {row["name"]: row["reason"] for row in report if row["state"] == "off"}
+    assert set(off) <= {"tensorflow_quiet_import", "tf_intra_op_threads"}, report
+    assert "runtime had started" in off.get("tf_intra_op_threads", "runtime had started") or \
+        tf_threads.usable_cpus() > tf_threads.FEW_CPUS
 
 
 def test_the_torch_fast_path_is_checked_against_keras_and_active_on_torch():
@@ -253,6 +256,53 @@ def test_a_malformed_mmap_threshold_is_a_one_line_error(monkeypatch, value):
     assert malloc_threshold.threshold() == 1 << 20
 
 
+# ---------------------------------------------------------------------- TensorFlow's intra-op threads
+TRAIN_AND_READ_THREADS = """
+import sys
+import zoo
+if sys.argv[1] == "started":
+    import tensorflow as tf
+    tf.constant(1.0) + 1.0  # a program that ran TensorFlow before building a zoo model
+zoo.train("seq2seq_addition", preset="tiny", epochs=1, limit=32, out_dir=sys.argv[2])
+import tensorflow as tf
+from zoo.compat import tf_threads
+print(tf.config.threading.get_intra_op_parallelism_threads(), *tf_threads.state(), sep="|")
+"""
+
+
+@pytest.mark.backend("tensorflow")  # the setting is TensorFlow's
+@pytest.mark.parametrize("setting, started", [("", ""), ("3", ""), ("0", ""), ("", "started")],
+                         ids=["default", "three", "tensorflows-default", "runtime-started-first"])
+def test_tensorflow_trains_with_the_zoos_intra_op_threads(python_env, tmp_path, setting, started):
+    """A zoo run on tensorflow sets the intra-op threads before TensorFlow's runtime starts:
+    one on a machine of two CPUs or fewer, ZOO_TF_INTRA_OP_THREADS where given, TensorFlow's
+    default (0) for 0; a runtime started before the zoo keeps its setting, and says so."""
+    python_env.update(KERAS_BACKEND=BACKEND, ZOO_TF_INTRA_OP_THREADS=setting)
+    done = subprocess.run([sys.executable, "-c", TRAIN_AND_READ_THREADS, started or "fresh", str(tmp_path / "run")],
+                          env=python_env, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    threads, state, reason = done.stdout.strip().splitlines()[-1].split("|")
+    if started:
+        assert (threads, state) == ("0", "off") and "runtime had started" in reason
+    elif setting == "0":
+        assert (threads, state) == ("0", "off") and "ZOO_TF_INTRA_OP_THREADS=0" in reason
+    else:
+        expected = int(setting or (1 if tf_threads.usable_cpus() <= tf_threads.FEW_CPUS else 0))
+        assert int(threads) == expected and state == ("active" if expected else "off")
+        assert reason == "" if expected else "more than 2" in reason
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "1.5", "5000"])
+def test_a_malformed_thread_count_is_a_one_line_error(monkeypatch, value):
+    from zoo.errors import ZooError
+
+    monkeypatch.setenv("ZOO_TF_INTRA_OP_THREADS", value)
+    with pytest.raises(ZooError, match=r"^ZOO_TF_INTRA_OP_THREADS=.*: expected a whole number of threads from 0 "):
+        tf_threads.threads()
+    monkeypatch.setenv("ZOO_TF_INTRA_OP_THREADS", "4")
+    assert tf_threads.threads() == 4
+
+
 # ---------------------------------------------------------------------- zoo env
 def zoo_env(python_env, *args):
     """`zoo env ARGS` in a fresh process, and whether that process imported TensorFlow."""
@@ -293,17 +343,13 @@ def test_zoo_env_prints_the_same_for_a_person(python_env):
         assert any(line.split()[:1] == [patch.name] for line in lines), patch.name
 
 
-@pytest.mark.parametrize("backend, gpu, cpu_bfloat16, expected, because", [
-    ("torch", None, True, "mixed_bfloat16", "torch on a CPU with bfloat16 matrix instructions"),
-    ("torch", None, False, "float32", "torch on a CPU without bfloat16 matrix instructions"),
-    ("jax", None, True, "float32", "jax on a CPU"),
-    ("tensorflow", (9, 0), False, "mixed_bfloat16", "compute capability 9.0: bfloat16 tensor cores"),
-    ("jax", (7, 5), True, "float32", "compute capability 7.5, below 8.0"),
+@pytest.mark.parametrize("backend, gpu, expected, because", [
+    ("tensorflow", (9, 0), "mixed_bfloat16", "compute capability 9.0: bfloat16 tensor cores"),
+    ("jax", (7, 5), "float32", "compute capability 7.5, below 8.0"),
 ])
-def test_the_precision_auto_picks_comes_with_its_reason(backend, gpu, cpu_bfloat16, expected, because, monkeypatch):
+def test_the_precision_auto_picks_comes_with_its_reason(backend, gpu, expected, because, monkeypatch):
     from zoo.distribute import precision
 
     monkeypatch.setattr(precision, "gpu_compute_capability", lambda backend=None: gpu)
-    monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: cpu_bfloat16)
     chosen, reason = precision.auto_precision(backend)
     assert chosen == expected == precision.resolve_precision("auto", backend) and because in reason

@@ -188,20 +188,16 @@ def test_mixed_precision_model_computes_logits_in_float32():
     assert keras.config.dtype_policy().name == "float32"  # restored after the block
 
 
-@pytest.mark.parametrize("backend, gpu, cpu_bfloat16, expected", [
-    ("torch", None, True, "mixed_bfloat16"),  # oneDNN's bfloat16 LSTM on AMX: measured faster
-    ("torch", None, False, "float32"),
-    ("jax", None, True, "float32"),  # measured slower in bfloat16 on this CPU
-    ("tensorflow", None, True, "float32"),
-    ("jax", (9, 0), False, "mixed_bfloat16"),  # bfloat16 tensor cores
-    ("tensorflow", (7, 5), True, "float32"),  # a GPU without them
+@pytest.mark.parametrize("backend, gpu, expected", [
+    ("jax", (9, 0), "mixed_bfloat16"),  # bfloat16 tensor cores
+    ("torch", (8, 0), "mixed_bfloat16"),
+    ("tensorflow", (7, 5), "float32"),  # a GPU without them
 ])
-def test_auto_precision_picks_bfloat16_only_where_it_was_measured_to_pay(backend, gpu, cpu_bfloat16, expected,
-                                                                        monkeypatch):
-    from zoo.distribute import precision
+def test_auto_precision_on_a_gpu_follows_its_bfloat16_tensor_cores(backend, gpu, expected, monkeypatch):
+    from zoo.distribute import precision, precision_probe
 
     monkeypatch.setattr(precision, "gpu_compute_capability", lambda backend=None: gpu)
-    monkeypatch.setattr(precision, "cpu_has_bfloat16", lambda: cpu_bfloat16)
+    monkeypatch.setattr(precision_probe, "measured", lambda backend: pytest.fail("a GPU is not probed"))
     assert precision.resolve_precision("auto", backend) == expected
     assert precision.resolve_precision("float32", backend) == "float32"  # an explicit choice stays
 

@@ -117,10 +117,11 @@ def load_families() -> None:
     mmapped). Every model is built (:func:`create_model`) or loaded (the zoo's loaders) after
     this call, so it is the one place those patches are switched on. The family modules import
     keras, so they load on first use, not with `zoo`."""
-    from zoo.compat import malloc_threshold, torch_rnn
+    from zoo.compat import malloc_threshold, tf_threads, torch_rnn
 
     _import_families()
     torch_rnn.enable()
+    tf_threads.enable()  # first: malloc_threshold runs TensorFlow, after which its threads are fixed
     malloc_threshold.enable()
 
 

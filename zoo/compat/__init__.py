@@ -48,6 +48,10 @@ PATCHES = (
           "glibc's mmap and trim thresholds (mallopt), after TensorFlow's GeneratorDatasetOp fixed the first at "
           "128 KiB (ApplyPython311MemoryPatch, triggered first on tensorflow)", BACKENDS,
           "zoo.registry.load_families (every model built or loaded)"),
+    Patch("tf_intra_op_threads", "tf_threads", "tensorflow",
+          "tf.config.threading.set_intra_op_parallelism_threads (a public setting: one thread on 2 CPUs or "
+          "fewer, ZOO_TF_INTRA_OP_THREADS), before TensorFlow's runtime starts", ("tensorflow",),
+          "zoo.registry.load_families (every model built or loaded)"),
     Patch("tensorflow_quiet_import", "library_logs", "tensorflow",
           "TensorFlow's first import (its loader wrapped through sys.meta_path), file descriptor 2 while it "
           "loads, TF_CPP_MIN_LOG_LEVEL", BACKENDS, "the zoo command, zoo.load, the export worker"),

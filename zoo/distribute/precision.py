@@ -1,45 +1,30 @@
 """The precision a model is built and trained in (``--precision``): Keras's global dtype policy.
 
-``auto`` (the recipes' default) picks bfloat16 mixed precision where it was measured to pay,
-float32 elsewhere (docs/performance.md, "Time to quality"):
+``auto`` (the recipes' default) picks bfloat16 mixed precision where it pays, float32 elsewhere:
 
-- a GPU with bfloat16 tensor cores (compute capability 8.0 or newer), on every backend;
-- torch on a CPU with AMX or AVX-512 BF16: its fused LSTM kernel (zoo.compat.torch_rnn) runs the
-  matrix products in bfloat16 through oneDNN, 1.4x to 2x float32's training speed here;
-- not TensorFlow or JAX on a CPU: their CPU kernels compute bfloat16 no faster (TensorFlow
-  0.96x) or slower (JAX 0.62x) than float32, so ``auto`` keeps float32 there.
+- on a GPU, bfloat16 where it has bfloat16 tensor cores (compute capability 8.0 or newer), on
+  every backend;
+- on a CPU, by measurement (:mod:`zoo.distribute.precision_probe`): a short probe times an
+  LSTM training step in both precisions on this backend, once per machine and library
+  versions, and bfloat16 wins where it is clearly faster. On the 2-core Intel Xeon with AMX
+  that picks bfloat16 for torch (its fused LSTM runs the products through oneDNN's bfloat16
+  kernels) and float32 for TensorFlow and JAX (docs/performance.md).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import pathlib
 
 import keras
 
 from zoo.errors import ZooError
 from zoo.recipe import PRECISION_CHOICES as CHOICES  # the recipe field's values
 
-# /proc/cpuinfo flags of CPUs with bfloat16 matrix instructions (AMX tiles or AVX-512 BF16).
-BF16_CPU_FLAGS = {"amx_bf16", "avx512_bf16"}
-
 
 def check_precision(precision: str) -> None:
     """Raise a one-line ZooError unless `precision` is ``auto`` or one of :data:`zoo.recipe.PRECISIONS`."""
     if precision not in CHOICES:
         raise ZooError(f"--precision {precision}: expected one of {', '.join(CHOICES)}")
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_has_bfloat16() -> bool:
-    """Whether this CPU has bfloat16 matrix instructions (Linux's /proc/cpuinfo flags)."""
-    try:
-        text = pathlib.Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return bool(BF16_CPU_FLAGS & set(flags))
 
 
 def gpu_compute_capability(backend: str | None = None) -> tuple[int, int] | None:
@@ -81,12 +66,20 @@ def auto_precision(backend: str | None = None) -> tuple[str, str]:
         if capability >= (8, 0):
             return "mixed_bfloat16", f"a GPU of compute capability {version}: bfloat16 tensor cores"
         return "float32", f"a GPU of compute capability {version}, below 8.0: no bfloat16 tensor cores"
-    if backend != "torch":
-        return "float32", f"{backend} on a CPU: its CPU kernels compute bfloat16 no faster than float32"
-    if cpu_has_bfloat16():
-        return "mixed_bfloat16", ("torch on a CPU with bfloat16 matrix instructions (AMX or AVX-512 BF16): its "
-                                  "fused LSTM kernel runs them through oneDNN, measured faster than float32")
-    return "float32", "torch on a CPU without bfloat16 matrix instructions (AMX, AVX-512 BF16)"
+    from zoo.distribute import precision_probe
+
+    try:
+        found = precision_probe.measured(backend)
+    except ZooError as error:
+        return "float32", f"{error}; float32 is the safe choice"
+    times = "; ".join(f"{shape}: {ms['float32']:g} ms float32, {ms['mixed_bfloat16']:g} ms bfloat16"
+                      for shape, ms in found["shapes"].items())
+    where = f"cached in {found['cached']}" if found.get("cached") else "not cached: the cache folder is not writable"
+    measured = (f"an LSTM training step measured on this CPU: bfloat16 {found['speedup']:.2f}x float32's speed "
+                f"({times}; {where})")
+    if found["speedup"] >= precision_probe.MIN_SPEEDUP:
+        return "mixed_bfloat16", measured
+    return "float32", f"{measured}, below the {precision_probe.MIN_SPEEDUP}x that bfloat16 must reach"
 
 
 @contextlib.contextmanager
