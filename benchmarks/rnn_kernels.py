@@ -248,7 +248,7 @@ RUNS = (("torch", {}), ("torch", {"ZOO_FUSED_RNN": "0"}), ("tensorflow", {}), ("
 # The engines' CPU switches: (backend, what is switched, environment set before it starts).
 # XLA's flags are those jaxlib 0.10 lists (``strings libjax_common.so | grep xla_cpu_``).
 LEVERS = (
-    ("tensorflow", "defaults (oneDNN on: an Intel CPU)", {}),
+    ("tensorflow", "defaults (oneDNN as TensorFlow decides for this CPU)", {}),
     ("tensorflow", "TF_ENABLE_ONEDNN_OPTS=0 (Eigen kernels)", {"TF_ENABLE_ONEDNN_OPTS": "0"}),
     ("tensorflow", "TF_ENABLE_ONEDNN_OPTS=1", {"TF_ENABLE_ONEDNN_OPTS": "1"}),
     ("tensorflow", "XLA (tf.function jit_compile=True)", {"BENCH_TF_JIT_COMPILE": "1"}),

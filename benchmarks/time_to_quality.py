@@ -37,8 +37,8 @@ of its recipe (plain programs: `--max-epochs`), or after the first epoch past `-
 
 GFLOP/s counts the matrix products of training (forward, and twice that backward) of the
 recurrent and output layers, per example, times the examples trained, over the training time;
-the peaks are this CPU's: float32 with two AVX-512 FMA units (64 FLOP per cycle and core) and
-bfloat16 on AMX tiles (1,024 FLOP per cycle and core), at the clock /proc/cpuinfo reports.
+the peaks are this CPU's (:func:`peak_gflops`: float32 by its FMA units, bfloat16 by AMX
+tiles or AVX512-BF16), at the clock /proc/cpuinfo reports.
 """
 
 from __future__ import annotations
@@ -147,15 +147,32 @@ def dense_flops(recipe, model_options: dict) -> int:
 
 
 def peak_gflops() -> dict:
-    """This CPU's peak GFLOP/s over all cores: float32 (AVX-512 FMA) and bfloat16 (AMX)."""
-    mhz = 0.0
+    """This CPU's peak GFLOP/s over all cores, float32 and bfloat16, from /proc/cpuinfo.
+
+    FLOP per cycle and core: float32 64 with AVX-512 on two full-width FMA units (Intel), 32
+    on AMD's family 25 (Zen 3 has AVX2 only, Zen 4 runs AVX-512 on 256-bit units) and with
+    AVX2 alone; bfloat16 1,024 on AMX tiles, twice float32 with AVX512-BF16 alone (each
+    float32 lane of VDPBF16PS takes two products), else float32's."""
+    mhz, flags, family, amd = 0.0, set(), 0, False
     try:
         with open("/proc/cpuinfo") as f:
-            mhz = max(float(line.split(":")[1]) for line in f if line.startswith("cpu MHz"))
+            for line in f:
+                key, _, value = (part.strip() for part in line.partition(":"))
+                if key == "cpu MHz":
+                    mhz = max(mhz, float(value))
+                elif key == "flags":
+                    flags = set(value.split())
+                elif key == "cpu family":
+                    family = int(value)
+                elif key == "vendor_id":
+                    amd = value == "AuthenticAMD"
     except (OSError, ValueError):
         pass
+    float32 = 64 if "avx512f" in flags and not (amd and family <= 25) else 32 if "fma" in flags else 16
+    bfloat16, unit = ((1024, "AMX") if "amx_bf16" in flags else (2 * float32, "AVX512-BF16")
+                      if "avx512_bf16" in flags else (float32, "none, float32's"))
     cores = os.cpu_count() or 1
-    return {"float32": 64 * cores * mhz / 1e3, "bfloat16": 1024 * cores * mhz / 1e3}
+    return {"float32": float32 * cores * mhz / 1e3, "bfloat16": bfloat16 * cores * mhz / 1e3, "bfloat16_unit": unit}
 
 
 # ---------------------------------------------------------------------- the zoo side
@@ -373,10 +390,13 @@ def plain_program(case_name: str, max_epochs: int, max_seconds: float) -> dict:
     return {"epochs": epochs, "precision": "float32", "flops_per_example": model_flops(case_name, recipe, options)}
 
 # ---------------------------------------------------------------------- the table
-def run_program(case: str, side: str, max_epochs: int, max_minutes: float, full: bool = False) -> dict:
-    """One program in a fresh process (`side`: "plain" or a Keras backend)."""
+def run_program(case: str, side: str, max_epochs: int, max_minutes: float, full: bool = False,
+                zoo_env: dict | None = None) -> dict:
+    """One program in a fresh process (`side`: "plain" or a Keras backend; `zoo_env`: more
+    environment for the zoo's programs only)."""
     backend = "torch" if side == "plain" else side
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
+           **(zoo_env if side != "plain" and zoo_env else {})}
     out = subprocess.run([sys.executable, __file__, "--one", case, side, "--max-epochs", str(max_epochs),
                           "--max-minutes", str(max_minutes), *(["--full"] if full else [])],
                          env=env, stdout=subprocess.PIPE, text=True)
@@ -406,9 +426,10 @@ def summary(case: Case, runs: list[dict], peaks: dict) -> dict:
             "gflops": statistics.median(gflops), "peak_share": statistics.median(gflops) / peak if peak else None}
 
 
-def print_table(results: dict, backends: list[str], repeats: int, peaks: dict) -> None:
-    print(f"\nmachine: {machine()}; peak GFLOP/s float32 {peaks['float32']:.0f}, bfloat16 (AMX) "
-          f"{peaks['bfloat16']:.0f}; median of {repeats} run(s) each, alone on the machine\n")
+def print_table(results: dict, backends: list[str], repeats: int, peaks: dict, zoo_env: dict) -> None:
+    print(f"\nmachine: {machine()}; peak GFLOP/s float32 {peaks['float32']:.0f}, bfloat16 "
+          f"({peaks['bfloat16_unit']}) {peaks['bfloat16']:.0f}; median of {repeats} run(s) each, alone on the machine"
+          + (f"; zoo environment {zoo_env}" if zoo_env else "") + "\n")
     print("| case | threshold | program | precision | epochs to threshold | wall time to threshold | vs plain "
           "| best seen | training GFLOP/s | share of peak |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -458,6 +479,8 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="zoo recipes train to their end (module docstring)")
     parser.add_argument("--json", help="also write the per-epoch results here")
     parser.add_argument("--plot", help="also draw quality against wall time into this PNG")
+    parser.add_argument("--zoo-env", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="environment variables for the zoo's programs only, e.g. ZOO_TF_INTRA_OP_THREADS=0")
     parser.add_argument("--one", nargs=2, metavar=("CASE", "SIDE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -468,6 +491,9 @@ def main() -> None:
         print(json.dumps(result))
         return
 
+    if any("=" not in item for item in args.zoo_env):
+        parser.error("--zoo-env: expected NAME=VALUE items")
+    zoo_env = dict(item.split("=", 1) for item in args.zoo_env)
     cases, backends = args.cases.split(","), args.backends.split(",")
     unknown = sorted(set(cases) - set(CASES))
     if unknown:
@@ -481,13 +507,14 @@ def main() -> None:
                 plain_runs[plain] = run_program(plain, "plain", args.max_epochs, args.max_minutes)
             results[case]["plain"].append(plain_runs[plain])
             for side in backends:
-                results[case][side].append(run_program(case, side, args.max_epochs, args.max_minutes, args.full))
+                results[case][side].append(run_program(case, side, args.max_epochs, args.max_minutes, args.full,
+                                                              zoo_env))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
     if args.plot:
         plot(results, args.plot)
-    print_table(results, backends, args.repeats, peak_gflops())
+    print_table(results, backends, args.repeats, peak_gflops(), zoo_env)
 
 
 if __name__ == "__main__":
