@@ -8,8 +8,10 @@ thread ran the recipes' training steps faster on the 2-core Intel Xeon with AMX
 (``python benchmarks/throughput.py --networks addition,fashion,char_lm --backends tensorflow,jax
 --repeats 3 --steps 8 [--threads 1]``, medians of 3 fresh processes, 2026-12-06): the
 addition network 5,060 -> 6,349 problems/s (1.25x), the Fashion LSTM 1,293 -> 1,760 images/s
-(1.36x), the char LM 7,541 -> 8,475 chars/s (1.12x). With more CPUs the pool has cores to
-spread a large product over, and nothing was measured there, so TensorFlow's default stays.
+(1.36x), the char LM 7,541 -> 8,475 chars/s (1.12x). On the 2-core AMD EPYC (Zen 4) it won
+on the addition network (1.05x plain PyTorch against 0.92x with the pool) and stayed within
+the runs' spread on the other two. With more CPUs the pool has cores to spread a large
+product over, and nothing was measured there, so TensorFlow's default stays.
 
 :func:`enable` sets it before TensorFlow's runtime starts (it cannot change after):
 ``ZOO_TF_INTRA_OP_THREADS=N`` chooses N threads, ``=0`` leaves TensorFlow's default. Where

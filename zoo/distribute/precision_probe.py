@@ -2,8 +2,9 @@
 
 Whether bfloat16 pays on a CPU depends on the CPU (AMX tiles, AVX-512 BF16 alone, neither),
 the backend and the shape, and CPU flags do not say it: TensorFlow computed bfloat16 no
-faster than float32 on an Intel Xeon with AMX, JAX slower, torch's fused LSTM 1.4x to 2x
-faster (docs/performance.md). So ``auto`` measures: :func:`measure` times the training step
+faster than float32 on an Intel Xeon with AMX but 1.17x-1.24x faster on an AMD EPYC with
+AVX512-BF16 alone, JAX slower on both, torch's fused LSTM 1.4x to 2x faster
+(docs/scaling-out.md). So ``auto`` measures: :func:`measure` times the training step
 of a Keras LSTM network in float32 and in mixed bfloat16 on each of :data:`SHAPES` (the row
 classifiers' width and the character LM's), in a fresh process with the patches a zoo run
 gets, interleaving the two precisions. bfloat16 wins where its geometric-mean speed-up over
