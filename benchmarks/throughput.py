@@ -48,6 +48,14 @@ WARMUP_STEPS = 16  # a first fit, not timed: compiling, and a process's first, s
 CLOCK_START = 8  # the timed fit's first call of 8 steps (tensorflow, jax), not timed either
 
 
+def zoo_environment(parser: argparse.ArgumentParser, items: list[str]) -> dict:
+    """``--zoo-env``'s NAME=VALUE items as a dict (time_to_quality.py takes the same option);
+    an item without '=' is the parser's usage error."""
+    if any("=" not in item for item in items):
+        parser.error("--zoo-env: expected NAME=VALUE items")
+    return dict(item.split("=", 1) for item in items)
+
+
 # ---------------------------------------------------------------------- the zoo's own path
 def zoo_throughput(recipe_name: str, steps: int, engine: dict, pipeline: dict) -> float:
     """Examples (characters for a language model) per second of `fit` on the recipe's data;
@@ -287,9 +295,7 @@ def main() -> None:
         engine["jit_compile"] = args.jit_compile == "true"
     pipeline = {key: value for key, value in (("input", args.input if args.input != "recipe" else None),
                                                ("workers", args.workers), ("threads", args.threads)) if value}
-    if any("=" not in item for item in args.zoo_env):
-        parser.error("--zoo-env: expected NAME=VALUE items")
-    zoo_env = dict(item.split("=", 1) for item in args.zoo_env)
+    zoo_env = zoo_environment(parser, args.zoo_env)
     kinds = ["plain", *args.backends.split(",")]
     results = {}
     for network in args.networks.split(","):

@@ -54,7 +54,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from throughput import machine  # noqa: E402
+from throughput import machine, zoo_environment  # noqa: E402
 
 STARTED = time.perf_counter()  # the clock of this process's program starts at its import
 
@@ -491,9 +491,7 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    if any("=" not in item for item in args.zoo_env):
-        parser.error("--zoo-env: expected NAME=VALUE items")
-    zoo_env = dict(item.split("=", 1) for item in args.zoo_env)
+    zoo_env = zoo_environment(parser, args.zoo_env)
     cases, backends = args.cases.split(","), args.backends.split(",")
     unknown = sorted(set(cases) - set(CASES))
     if unknown:
