@@ -4,6 +4,7 @@
         [--backends tensorflow,jax,torch] [--repeats 3] [--steps 20]
         [--steps-per-execution N] [--jit-compile true|false]       # compile levers
         [--input recipe|arrays] [--workers N] [--threads INTRA[,INTER]]  # input and threads
+        [--batch-size N]                                            # the zoo side's batch
         [--zoo-env NAME=VALUE ...]                                  # the zoo side's environment
 
 For each network the zoo's own training path (the recipe's data pipeline, model, compile
@@ -61,7 +62,8 @@ def zoo_throughput(recipe_name: str, steps: int, engine: dict, pipeline: dict) -
     """Examples (characters for a language model) per second of `fit` on the recipe's data;
     `engine` overrides compile options (``steps_per_execution``, ``jit_compile``) to try them,
     `pipeline` the input (``input``: ``arrays`` feeds the same batches as in-memory arrays
-    instead of the recipe's ``PyDataset``; ``workers``: the dataset's prefetch threads)."""
+    instead of the recipe's ``PyDataset``; ``workers``: the dataset's prefetch threads;
+    ``batch_size``: another batch than the recipe's)."""
     import keras
 
     from zoo.recipe import load_recipe
@@ -72,7 +74,8 @@ def zoo_throughput(recipe_name: str, steps: int, engine: dict, pipeline: dict) -
     recipe = load_recipe(recipe_name)
     task = get_task(recipe.task)
     keras.utils.set_random_seed(0)
-    data = task.prepare(recipe, seed=0, limit=None, data_dir=None, batch_size=recipe.batch_size)
+    batch_size = pipeline.get("batch_size") or recipe.batch_size
+    data = task.prepare(recipe, seed=0, limit=None, data_dir=None, batch_size=batch_size)
     model = create_model(recipe.model, recipe.preset, **{**recipe.model_options, **data.model_options})
     compile_model(model, recipe, task, **engine)
     fit_model, _ = task.training_model(model, data, recipe)
@@ -274,6 +277,8 @@ def main() -> None:
                         help="try the input pipeline: the recipe's PyDataset, or the same batches as arrays")
     parser.add_argument("--workers", type=int, help="try the PyDataset's prefetch threads (default: 1, none)")
     parser.add_argument("--threads", help="try thread settings on the zoo's side: INTRA[,INTER] op threads")
+    parser.add_argument("--batch-size", type=int,
+                        help="try another batch on the zoo's side (plain PyTorch keeps the recipe's)")
     parser.add_argument("--zoo-env", nargs="*", default=[], metavar="NAME=VALUE",
                         help="environment variables for the zoo's processes only, e.g. ZOO_MMAP_THRESHOLD=0")
     parser.add_argument("--one", nargs=5, help=argparse.SUPPRESS)
@@ -294,7 +299,8 @@ def main() -> None:
     if args.jit_compile:
         engine["jit_compile"] = args.jit_compile == "true"
     pipeline = {key: value for key, value in (("input", args.input if args.input != "recipe" else None),
-                                               ("workers", args.workers), ("threads", args.threads)) if value}
+                                               ("workers", args.workers), ("threads", args.threads),
+                                               ("batch_size", args.batch_size)) if value}
     zoo_env = zoo_environment(parser, args.zoo_env)
     kinds = ["plain", *args.backends.split(",")]
     results = {}

@@ -3,6 +3,7 @@ PyTorch program of the task; and the training GFLOP/s each achieves against this
 
     python benchmarks/time_to_quality.py [--cases fashion_lstm,...] [--backends tensorflow,jax,torch]
                                          [--repeats 1] [--json results.json] [--plot curves.png]
+                                         [--zoo-recipe batch_size=256 learning_rate=4e-3 ...]
 
 Cases, thresholds and the plain program each is compared with:
 
@@ -22,6 +23,10 @@ Cases, thresholds and the plain program each is compared with:
 - ``addition_every_step``: the same recipe with ``context="every_step"`` (the encoder's last
   output joins every decoder input, beside the initial states), the same threshold and plain
   program as ``addition`` (run once for both).
+
+``--zoo-recipe NAME=VALUE ...`` changes the zoo recipes' settings (any field of
+:class:`zoo.recipe.Recipe`, such as ``batch_size``, ``learning_rate``, ``warmup_epochs``) for
+the zoo's programs only: a lever, measured against the same plain program.
 
 ``--full`` trains every zoo recipe to its end instead of stopping at the threshold (the
 threshold epoch is still reported, and the addition cases record each operand length's exact
@@ -176,16 +181,16 @@ def peak_gflops() -> dict:
 
 
 # ---------------------------------------------------------------------- the zoo side
-def zoo_program(case_name: str, max_seconds: float, full: bool = False) -> dict:
+def zoo_program(case_name: str, max_seconds: float, full: bool = False, settings: dict | None = None) -> dict:
     """``zoo train <recipe>`` as shipped on this process's backend, stopped at the threshold
-    (`full`: at the recipe's end)."""
+    (`full`: at the recipe's end); `settings` change recipe fields (``--zoo-recipe``)."""
     import keras
 
     from zoo.tasks import get_task
     from zoo.training import train
 
     case = CASES[case_name]
-    recipe = case_recipe(case)
+    recipe = case_recipe(case).replace(**(settings or {}))
     task = get_task(recipe.task)
 
     class Threshold(keras.callbacks.Callback):
@@ -235,7 +240,7 @@ def zoo_program(case_name: str, max_seconds: float, full: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         train(recipe, out_dir=os.path.join(folder, "run"), verbose=0, extra_callbacks=[threshold])
         config = json.loads(open(os.path.join(folder, "run", "config.json")).read())
-    return {"epochs": threshold.epochs, "precision": config["precision"],
+    return {"epochs": threshold.epochs, "precision": config["precision"], "settings": settings or {},
             "flops_per_example": model_flops(case_name, recipe, config["model_options"])}
 
 
@@ -391,14 +396,15 @@ def plain_program(case_name: str, max_epochs: int, max_seconds: float) -> dict:
 
 # ---------------------------------------------------------------------- the table
 def run_program(case: str, side: str, max_epochs: int, max_minutes: float, full: bool = False,
-                zoo_env: dict | None = None) -> dict:
-    """One program in a fresh process (`side`: "plain" or a Keras backend; `zoo_env`: more
-    environment for the zoo's programs only)."""
+                zoo_env: dict | None = None, settings: dict | None = None) -> dict:
+    """One program in a fresh process (`side`: "plain" or a Keras backend; `zoo_env` and
+    `settings`: more environment and recipe settings for the zoo's programs only)."""
     backend = "torch" if side == "plain" else side
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
            **(zoo_env if side != "plain" and zoo_env else {})}
     out = subprocess.run([sys.executable, __file__, "--one", case, side, "--max-epochs", str(max_epochs),
-                          "--max-minutes", str(max_minutes), *(["--full"] if full else [])],
+                          "--max-minutes", str(max_minutes), *(["--full"] if full else []),
+                          *(["--settings", json.dumps(settings)] if settings and side != "plain" else [])],
                          env=env, stdout=subprocess.PIPE, text=True)
     if out.returncode != 0:
         raise SystemExit(f"{case} on {side} failed (exit {out.returncode})")
@@ -426,10 +432,12 @@ def summary(case: Case, runs: list[dict], peaks: dict) -> dict:
             "gflops": statistics.median(gflops), "peak_share": statistics.median(gflops) / peak if peak else None}
 
 
-def print_table(results: dict, backends: list[str], repeats: int, peaks: dict, zoo_env: dict) -> None:
+def print_table(results: dict, backends: list[str], repeats: int, peaks: dict, zoo_env: dict,
+                settings: dict) -> None:
     print(f"\nmachine: {machine()}; peak GFLOP/s float32 {peaks['float32']:.0f}, bfloat16 "
           f"({peaks['bfloat16_unit']}) {peaks['bfloat16']:.0f}; median of {repeats} run(s) each, alone on the machine"
-          + (f"; zoo environment {zoo_env}" if zoo_env else "") + "\n")
+          + (f"; zoo environment {zoo_env}" if zoo_env else "") + (f"; zoo recipes with {settings}" if settings else "")
+          + "\n")
     print("| case | threshold | program | precision | epochs to threshold | wall time to threshold | vs plain "
           "| best seen | training GFLOP/s | share of peak |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -481,21 +489,33 @@ def main() -> None:
     parser.add_argument("--plot", help="also draw quality against wall time into this PNG")
     parser.add_argument("--zoo-env", nargs="*", default=[], metavar="NAME=VALUE",
                         help="environment variables for the zoo's programs only, e.g. ZOO_TF_INTRA_OP_THREADS=0")
+    parser.add_argument("--zoo-recipe", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="recipe settings for the zoo's programs only, e.g. batch_size=256 learning_rate=4e-3")
     parser.add_argument("--one", nargs=2, metavar=("CASE", "SIDE"), help=argparse.SUPPRESS)
+    parser.add_argument("--settings", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         case, side = args.one
         limit = 60 * args.max_minutes
         result = (plain_program(case, args.max_epochs, limit) if side == "plain" else
-                  zoo_program(case, limit, args.full))
+                  zoo_program(case, limit, args.full, json.loads(args.settings or "{}")))
         print(json.dumps(result))
         return
 
     zoo_env = zoo_environment(parser, args.zoo_env)
+    settings = recipe_settings(parser, args.zoo_recipe)
     cases, backends = args.cases.split(","), args.backends.split(",")
     unknown = sorted(set(cases) - set(CASES))
     if unknown:
         raise SystemExit(f"--cases: unknown {', '.join(unknown)}; expected some of {', '.join(CASES)}")
+    if settings:  # a value the recipe refuses is refused here, before any program runs
+        from zoo.errors import ZooError
+
+        for case in cases:
+            try:
+                case_recipe(CASES[case]).replace(**settings)
+            except ZooError as error:
+                parser.error(f"--zoo-recipe: {error}")
     results = {case: {side: [] for side in ["plain", *backends]} for case in cases}
     for _ in range(args.repeats):
         plain_runs = {}  # cases sharing a plain program run it once per repeat
@@ -506,13 +526,36 @@ def main() -> None:
             results[case]["plain"].append(plain_runs[plain])
             for side in backends:
                 results[case][side].append(run_program(case, side, args.max_epochs, args.max_minutes, args.full,
-                                                              zoo_env))
+                                                       zoo_env, settings))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
     if args.plot:
         plot(results, args.plot)
-    print_table(results, backends, args.repeats, peak_gflops(), zoo_env)
+    print_table(results, backends, args.repeats, peak_gflops(), zoo_env, settings)
+
+
+def recipe_settings(parser: argparse.ArgumentParser, items: list[str]) -> dict:
+    """``--zoo-recipe``'s NAME=VALUE items as recipe fields, each value read as JSON (a number)
+    or else kept as text; a name that is not a recipe field is the parser's usage error."""
+    from zoo.recipe import Recipe
+
+    if any("=" not in item for item in items):
+        parser.error("--zoo-recipe: expected NAME=VALUE items")
+    settings = dict(item.split("=", 1) for item in items)
+    fields = {field.name for field in dataclasses.fields(Recipe)} - {"name", "model", "task"}
+    unknown = sorted(set(settings) - fields)
+    if unknown:
+        parser.error(f"--zoo-recipe: unknown {', '.join(unknown)}; expected recipe fields such as batch_size, "
+                     f"learning_rate")
+
+    def value(text: str):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
+
+    return {name: value(text) for name, text in settings.items()}
 
 
 if __name__ == "__main__":
