@@ -49,11 +49,11 @@ WARMUP_STEPS = 16  # a first fit, not timed: compiling, and a process's first, s
 CLOCK_START = 8  # the timed fit's first call of 8 steps (tensorflow, jax), not timed either
 
 
-def zoo_environment(parser: argparse.ArgumentParser, items: list[str]) -> dict:
-    """``--zoo-env``'s NAME=VALUE items as a dict (time_to_quality.py takes the same option);
-    an item without '=' is the parser's usage error."""
+def zoo_environment(parser: argparse.ArgumentParser, items: list[str], option: str = "--zoo-env") -> dict:
+    """`option`'s NAME=VALUE items as a dict (``--zoo-env``, which time_to_quality.py takes too,
+    and its ``--zoo-recipe``); an item without '=' is the parser's usage error."""
     if any("=" not in item for item in items):
-        parser.error("--zoo-env: expected NAME=VALUE items")
+        parser.error(f"{option}: expected NAME=VALUE items")
     return dict(item.split("=", 1) for item in items)
 
 

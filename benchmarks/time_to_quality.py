@@ -540,9 +540,7 @@ def recipe_settings(parser: argparse.ArgumentParser, items: list[str]) -> dict:
     or else kept as text; a name that is not a recipe field is the parser's usage error."""
     from zoo.recipe import Recipe
 
-    if any("=" not in item for item in items):
-        parser.error("--zoo-recipe: expected NAME=VALUE items")
-    settings = dict(item.split("=", 1) for item in items)
+    settings = zoo_environment(parser, items, "--zoo-recipe")
     fields = {field.name for field in dataclasses.fields(Recipe)} - {"name", "model", "task"}
     unknown = sorted(set(settings) - fields)
     if unknown:
