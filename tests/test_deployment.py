@@ -182,3 +182,28 @@ def test_refresh_remakes_the_export_and_card_and_keeps_the_figures(tmp_path):
     assert "onnx-int8" in matter["tags"]
     assert "`onnx-int8`" in (folder / "README.md").read_text("utf-8")
     assert zoo.load(folder, "onnx-int8").translate("man") == "women"
+
+
+@pytest.mark.parametrize("fmt", ["litert", "openvino"])
+def test_the_generator_whose_pixels_see_their_left_neighbours_converts(fmt, tmp_path):
+    """The pixel decoder folds a picture's rows into the batch of its pixel LSTM: LiteRT's
+    recurrent loops need that size static (pictures of a fixed height), and every artifact,
+    ``pixel_step`` included, must answer as Keras does."""
+    from zoo import formats
+    from zoo.manifest import io_spec
+    from zoo.registry import create_model
+    from zoo.tasks.base import artifact_models
+
+    models = artifact_models("lstm_generator", create_model("lstm_generator", "tiny", pixels="left_to_right"))
+    assert sorted(models) == ["encoder", "model", "pixel_step", "step"]
+    rng = np.random.default_rng(0)
+    for name, named in models.items():
+        inputs = {input_name: (rng.integers(0, 10, size=(2,)).astype("int32") if "int" in str(tensor.dtype)
+                               else rng.random((2, *tensor.shape[1:]), dtype=np.float32))
+                  for input_name, tensor in zip(named.input_names, named.model.inputs)}
+        expected = list(named.run(inputs).values())  # called once before writing, as an export does
+        path = tmp_path / formats.get_format(fmt).path(name)
+        formats.write(fmt, named, path)
+        got = formats.load(fmt, path, io_spec(named))(list(inputs.values()))
+        for want, value in zip(expected, got):
+            np.testing.assert_allclose(value, np.asarray(want), atol=1e-5)

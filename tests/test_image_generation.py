@@ -35,21 +35,76 @@ def test_levels_and_the_rows_above():
     np.testing.assert_allclose(above[0, 1], [0, 4 / 7, 1])  # then the row above, as gray
 
 
+def test_the_pixels_to_the_left():
+    levels = np.array([[[1, 2, 7], [0, 7, 3]]])  # one 2 x 3 picture of levels
+    left = task_module.pixels_left(levels, 8)
+    np.testing.assert_allclose(left[0], [[0, 1 / 7, 2 / 7], [0, 0, 1]])  # 0 first, then the pixel to the left
+    assert sorted(task_module.model_inputs(("class_id", "rows", "left"), [3], levels, 8)) == ["class_id", "left", "rows"]
+    assert sorted(task_module.model_inputs(("class_id", "rows"), [3], levels, 8)) == ["class_id", "rows"]
+
+
+def pixelwise_logits(models, x):
+    """A pixel decoder's logits computed as drawing computes them: the encoder, then per row
+    the row step's features and per pixel the pixel step, teacher-forced on `x`'s rows and
+    left neighbours."""
+    labels, rows, left = x
+    states = models["encoder"].run({"class_id": labels})
+    row_step, pixel_step = models["step"].step_function(task_module.FEATURES), models["pixel_step"].step_function()
+    logits = np.zeros((*rows.shape, models["pixel_step"].model.outputs[0].shape[-1]), dtype=np.float32)
+    for t in range(rows.shape[1]):
+        features, states = row_step(rows[:, t : t + 1], states)
+        pixel_states = models["pixel_step"].zero_states(len(labels))
+        for i in range(rows.shape[2]):
+            token = np.concatenate([features[:, i : i + 1], left[:, t : t + 1, i : i + 1]], axis=-1)
+            logits[:, t, i], pixel_states = pixel_step(token, pixel_states)
+    return logits
+
+
+def drawn_logits(spec, model, x):
+    """The logits drawing computes, row by row (and pixel by pixel with a pixel decoder)."""
+    models = spec.inference_models(model)
+    return pixelwise_logits(models, x) if "pixel_step" in models else stepwise_logits(spec, model, x)
+
+
+@pytest.mark.parametrize("pixels", ["independent", "left_to_right"])
 @pytest.mark.parametrize("condition", ["initial_state", "every_step"])
-def test_drawing_step_by_step_equals_the_full_model_and_the_class_matters(condition, tmp_path):
+def test_drawing_step_by_step_equals_the_full_model_and_the_class_matters(condition, pixels, tmp_path):
     spec = get_spec("lstm_generator")
-    model = create_model("lstm_generator", "tiny", condition=condition)
+    model = create_model("lstm_generator", "tiny", condition=condition, pixels=pixels)
     x, _ = random_batch(model, 4, time_steps=6, seed=3)
     x[0][:] = [0, 3, 7, 9]
     full = to_numpy(model(x))
-    np.testing.assert_allclose(stepwise_logits(spec, model, x), full, atol=1e-5)
-    other = [np.array([1, 1, 1, 1], dtype="int32"), x[1]]
+    np.testing.assert_allclose(drawn_logits(spec, model, x), full, atol=1e-5)
+    other = [np.array([1, 1, 1, 1], dtype="int32"), *x[1:]]
     assert np.abs(to_numpy(model(other)) - full).max() > 1e-3  # the class reaches the logits
     models = spec.inference_models(model)
     assert ("state_class" in models["step"].state_names) == (condition == "every_step")
+    assert sorted(models) == sorted(["encoder", "step"] + (["pixel_step"] if pixels == "left_to_right" else []))
     model.save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras")
-    np.testing.assert_allclose(stepwise_logits(spec, loaded, x), full, atol=1e-5)
+    np.testing.assert_allclose(drawn_logits(spec, loaded, x), full, atol=1e-5)
+
+
+def test_a_pixel_sees_the_pixels_to_its_left_and_none_to_its_right():
+    model = create_model("lstm_generator", "tiny", pixels="left_to_right")
+    x, _ = random_batch(model, 2, time_steps=3, seed=4)
+    full = to_numpy(model(x))
+    changed = [x[0], x[1], x[2].copy()]
+    changed[2][:, :, 10] += 0.5  # the left input at column 10 is pixel 9: it reaches pixels 10 onwards
+    delta = np.abs(to_numpy(model(changed)) - full).max(axis=(0, 1, 3))
+    assert np.all(delta[:10] == 0) and np.all(delta[10:] > 0)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"pixels": "top_down"}, "pixels 'top_down': expected one of independent, left_to_right"),
+    ({"pixel_units": 0}, "pixel_units 0: expected a whole number >= 1"),
+    ({"pixels": "left_to_right", "pixel_features": 0}, "pixel_features 0: expected a whole number >= 1"),
+    ({"pixel_units": 2.5}, "pixel_units 2.5: expected a whole number >= 1"),
+    ({"pixels": "left_to_right", "height": 0}, "height 0: expected a whole number >= 1"),
+])
+def test_bad_pixel_decoder_options_are_one_line(options, message):
+    with pytest.raises(RegistryError, match=message):
+        create_model("lstm_generator", "tiny", **options)
 
 
 def test_an_unknown_condition_is_one_line():
@@ -84,6 +139,7 @@ def test_every_engine_draws_what_keras_draws(generator, engine):
     assert task_module.identical_share(exported.generate(["Sneaker", "Bag"], count=3, seed=5), expected) >= 5 / 6
     assert set(np.unique(expected)) <= set((np.arange(8) / 7).astype(np.float32))  # the 8 gray levels
     manifest = json.loads((run / "export" / "manifest.json").read_text())
+    assert set(manifest["artifacts"]) == {"model", "encoder", "step", "pixel_step"}  # the recipe's pixel decoder
     assert manifest["verification"]["drawing"][engine]["identical_pictures"] >= task_module.MIN_IDENTICAL
 
 
@@ -99,8 +155,10 @@ def test_an_export_that_draws_other_pictures_is_refused(generator):
         def __getattr__(self, name):
             return getattr(self.model, name)
 
-        def step_function(self, artifact="step"):
-            step = self.model.step_function(artifact)
+        def step_function(self, artifact="step", output="logits"):
+            step = self.model.step_function(artifact, output)
+            if output != "logits":  # a pixel decoder's row features: its pixel step's logits are nudged
+                return step
             return lambda token, states: (lambda out: (out[0] + np.linspace(0, 3, 8), out[1]))(step(token, states))
 
     report, failures = TASK.export_checks(keras_model, {"onnx": Shifted(zoo.load(run / "export"))}, None)

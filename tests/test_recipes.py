@@ -122,7 +122,9 @@ def test_another_preset_takes_its_sizes_and_keeps_the_recipes_form():
     assert load_recipe("lstm_fashion_mnist").replace(preset="tiny").model_options == {
         "dropout": 0.3, "bidirectional": True}
     assert load_recipe("lstm_fashion_mnist_generator_every_step").replace(preset="tiny").model_options == {
-        "condition": "every_step"}
+        "condition": "every_step", "pixels": "independent"}
+    assert load_recipe("lstm_fashion_mnist_generator").replace(preset="tiny").model_options == {
+        "condition": "initial_state", "pixels": "left_to_right"}  # the pixel decoder, at the tiny sizes
     # The recipe's own preset, or options given with the preset, are taken as they are.
     assert load_recipe("seq2seq_addition").replace(preset="default").model_options["units"] == 256
     assert load_recipe("seq2seq_addition").replace(preset="tiny", model_options={"units": 8}).model_options == {

@@ -21,9 +21,9 @@ StepFn = Callable[[np.ndarray, dict], tuple[np.ndarray, dict]]
 TOKEN, LOGITS, NEXT = "token", "logits", "next_"
 
 
-def step_function(run: Callable[[dict], dict], state_names) -> StepFn:
+def step_function(run: Callable[[dict], dict], state_names, output: str = LOGITS) -> StepFn:
     """A step function over `run` (named inputs -> named outputs) of a step model whose
-    inputs are ``token`` and `state_names`."""
+    inputs are ``token`` and `state_names`: (tokens, states) -> (its `output`, next states)."""
     state_names = list(state_names)
 
     def step(tokens, states):
@@ -31,7 +31,7 @@ def step_function(run: Callable[[dict], dict], state_names) -> StepFn:
         if tokens.dtype.kind in "iub":
             tokens = tokens.astype(np.int32)
         out = run({TOKEN: tokens, **{name: states[name] for name in state_names}})
-        return out[LOGITS], {name: out[NEXT + name] for name in state_names}
+        return out[output], {name: out[NEXT + name] for name in state_names}
 
     return step
 

@@ -46,6 +46,11 @@ class InferenceModel(abc.ABC):
         """An artifact's inputs in order, with their last dimension (a state's size)."""
 
     @property
+    @abc.abstractmethod
+    def artifact_names(self) -> tuple[str, ...]:
+        """The artifacts it runs (``model``, ``step``, ...)."""
+
+    @property
     def task(self):
         """The model's Task (zoo.tasks)."""
         from zoo.tasks import get_task
@@ -68,9 +73,11 @@ class InferenceModel(abc.ABC):
             raise ZooError(f"{self.origin}: {name} needs a {owner} model, this one is {self.task_name}")
         raise AttributeError(f"{type(self).__name__!r} ({self.task_name}) has no attribute {name!r}")
 
-    def step_function(self, artifact: str = "step") -> generate.StepFn:
-        """A :mod:`zoo.generate` step function over a step artifact (``token``, then states)."""
-        return generate.step_function(lambda inputs: self.run(artifact, inputs), list(self.input_units(artifact))[1:])
+    def step_function(self, artifact: str = "step", output: str = generate.LOGITS) -> generate.StepFn:
+        """A :mod:`zoo.generate` step function over a step artifact (``token``, then states),
+        returning its `output` and the next states."""
+        return generate.step_function(lambda inputs: self.run(artifact, inputs), list(self.input_units(artifact))[1:],
+                                      output)
 
     def zero_states(self, artifact: str, batch_size: int) -> dict:
         units = self.input_units(artifact)
@@ -126,6 +133,10 @@ class KerasInference(InferenceModel):
 
     def input_units(self, artifact: str) -> dict:
         return self._named(artifact).input_units()
+
+    @property
+    def artifact_names(self) -> tuple[str, ...]:
+        return tuple(self.models)
 
 
 def checked_input(x, spec: dict, error=ZooError) -> np.ndarray:

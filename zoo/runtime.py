@@ -132,3 +132,7 @@ class ExportedModel(InferenceModel):
 
     def input_units(self, artifact: str) -> dict:
         return {s["name"]: s["shape"][-1] for s in self._spec(artifact)["inputs"]}
+
+    @property
+    def artifact_names(self) -> tuple[str, ...]:
+        return tuple(self.artifacts)

@@ -72,6 +72,17 @@ def read_idx(path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
+def write_idx(path, array) -> None:
+    """Write a uint8 array as an IDX file (gzip-compressed when `path` ends in .gz): the
+    inverse of :func:`read_idx`, for data sets made here (generated pictures) to load as
+    the IDX files do."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    data = struct.pack(f">BBBB{array.ndim}I", 0, 0, 0x08, array.ndim, *array.shape) + array.tobytes()
+    path = os.fspath(path)
+    with (gzip.open if path.endswith(".gz") else open)(path, "wb") as f:
+        f.write(data)
+
+
 def load_image_rows(dataset: str, *, source: str = "idx", data_dir: str | None = None,
                     validation_size: int = 5000, seed: int = 0, limit: int | None = None) -> ImageSplits:
     """Load `dataset` ("mnist" or "fashion_mnist") with a seeded validation split taken from train.

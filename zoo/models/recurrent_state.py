@@ -96,10 +96,11 @@ class NamedModel:
             raise ValueError(f"{model.name}: {len(model.outputs)} outputs, {len(self.output_names)} names")
 
     @classmethod
-    def step(cls, model: keras.Model) -> "NamedModel":
-        """A step model: inputs ``token`` and states, outputs ``logits`` and ``next_<state>``."""
+    def step(cls, model: keras.Model, output: str = generate.LOGITS) -> "NamedModel":
+        """A step model: inputs ``token`` and states, outputs `output` (``logits``) and
+        ``next_<state>``."""
         states = [tensor.name for tensor in model.inputs[1:]]
-        return cls(model, [generate.LOGITS, *(generate.NEXT + name for name in states)])
+        return cls(model, [output, *(generate.NEXT + name for name in states)])
 
     def input_units(self) -> dict:
         """Last dimension of each input, by name, None where it varies (the state sizes of a
@@ -115,8 +116,8 @@ class NamedModel:
         units = self.input_units()
         return generate.zero_states({name: units[name] for name in self.state_names}, batch_size)
 
-    def step_function(self) -> generate.StepFn:
-        return generate.step_function(self.run, self.state_names)
+    def step_function(self, output: str = generate.LOGITS) -> generate.StepFn:
+        return generate.step_function(self.run, self.state_names, output)
 
     def run(self, inputs: dict) -> dict:
         """Outputs by name for numpy inputs by name, through a compiled function (fast to

@@ -11,7 +11,9 @@ exact number of bits per pixel.
 
 The model reads, at row t, the quantised row t-1 (a blank row first) and predicts row t;
 drawing runs the family's ``encoder`` (class -> first states) once and its ``step`` once per
-row, sampling every pixel of the row from its softmax.
+row, sampling every pixel of the row from its softmax. A model whose pixels see their left
+neighbours also reads ``left`` (row t shifted right by one, teacher-forced) and draws through
+a ``pixel_step`` artifact, one call per pixel, left to right.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from zoo.tasks.base import Examples, ImageData, ImageTask, QualityBudget, TaskDa
 from zoo.tasks.options import Command, seed_option, temperature_option
 
 LEVELS = 8
+FEATURES = "features"  # the row step's output where a pixel_step draws the row (zoo.models.lstm_generator)
 MAX_COUNT = 10_000  # garments per class in one call
 SAMPLE_GRID = "samples.png"  # the card's picture: one row per class
 SAMPLE_COUNT, SAMPLE_SEED = 8, 0
@@ -69,6 +72,23 @@ def rows_above(levels_, levels: int) -> np.ndarray:
     return shifted
 
 
+def pixels_left(levels_, levels: int) -> np.ndarray:
+    """The ``left`` input of a model whose pixels see their left neighbours, for pictures of
+    levels (n, height, width): at pixel (t, i), pixel (t, i - 1) in gray (0 at i = 0)."""
+    shifted = np.zeros(np.shape(levels_), dtype=np.float32)
+    shifted[:, :, 1:] = gray(np.asarray(levels_)[:, :, :-1], levels)
+    return shifted
+
+
+def model_inputs(names, labels, pictures, levels: int) -> dict:
+    """The full model's inputs by name for `pictures` of levels and their class `labels`:
+    ``class_id`` and ``rows``, and ``left`` where `names` (the model's inputs) hold it."""
+    inputs = {"class_id": np.asarray(labels, dtype=np.int32), "rows": rows_above(pictures, levels)}
+    if "left" in names:
+        inputs["left"] = pixels_left(pictures, levels)
+    return inputs
+
+
 @dataclasses.dataclass(frozen=True)
 class GarmentData(ImageData):
     """An image dataset quantised to `levels` gray levels; `judge`, a shipped classifier of
@@ -82,15 +102,43 @@ def _levels(model) -> int:
     return GarmentData.parse(model.data_config).levels
 
 
+def _sees_left(recipe) -> bool:
+    """Whether the recipe's model draws a row's pixels left to right (a pixel decoder), and
+    so takes the ``left`` input."""
+    from zoo.registry import get_spec
+
+    return get_spec(recipe.model).resolve(recipe.preset, **recipe.model_options).get("pixels") == "left_to_right"
+
+
+def _draw_row(model, features, levels: int, temperature: float, rng) -> np.ndarray:
+    """One row's levels (batch, width) drawn left to right through ``pixel_step`` from the row
+    step's `features` (batch, width, F): each pixel reads its position's features and the
+    gray drawn to its left."""
+    step = model.step_function("pixel_step")
+    states = model.zero_states("pixel_step", len(features))
+    left = np.zeros((len(features), 1, 1), dtype=np.float32)
+    drawn = []
+    for i in range(features.shape[1]):
+        logits, states = step(np.concatenate([features[:, i : i + 1], left], axis=-1), states)
+        drawn.append(generate.sample_token(logits, temperature=temperature, rng=rng))
+        left = gray(drawn[-1], levels)[:, None, None]
+    return np.stack(drawn, axis=1)
+
+
 @register_task("image_generation")
 class ImageGeneration(ImageTask):
-    artifacts = ("model", "encoder", "step")
+    artifacts = ("model", "encoder", "step")  # and pixel_step, where the pixels see their left neighbours
     keras_metrics = ()
     headline = ("test_bits_per_pixel",)
     conventions = ("class_id (batch,) int32 indexes zoo.classes. encoder: class_id -> the step's first states; "
                    "step: token, the previous row (batch, 1, 28) as gray k / (levels - 1) with levels from zoo.data "
                    "(zeros before the first row), and the states -> logits (batch, 28, levels) over each pixel's "
-                   "level in the next row, and next_<state> to feed back; 28 steps draw a picture.")
+                   "level in the next row, and next_<state> to feed back; 28 steps draw a picture. Where the export "
+                   "has a pixel_step, step returns features (batch, 28, F) instead of logits, and each row is drawn "
+                   "left to right: pixel_step takes token (batch, 1, F + 1), position i's F features followed by "
+                   "the gray of the pixel drawn at i - 1 (0 at i = 0), and its own states (zeros at each row's "
+                   "start) -> logits (batch, levels) over pixel i's level and next_<state>. The full model then "
+                   "also takes left: each row shifted right by one, in gray.")
     int8_budget = QualityBudget(max_loss=0.01, higher_is_better=False)  # bits per pixel
     check_examples = 2000
     api = ("generate", "class_agreement")
@@ -109,9 +157,11 @@ class ImageGeneration(ImageTask):
     use_and_limits = (
         "Draws 28x28 gray garments of the Fashion-MNIST kind (centred product photos, light on dark, 8 gray "
         "levels) from a class name, one row at a time: a teaching example of 1-vs-N generation and a source of "
-        "pictures for tests and demonstrations, not of realistic product images. Each pixel of a row is drawn "
-        "independently given the rows above, so drawings are grainy; a lower temperature smooths them and "
-        "makes them more alike. It knows only its ten classes and draws what its training pictures showed."
+        "pictures for tests and demonstrations, not of realistic product images. Where each pixel of a row is "
+        "drawn independently given the rows above (no pixel_step artifact), the drawings are grainy; with a "
+        "pixel decoder each pixel also sees those to its left, which smooths the rows but not every outline. A "
+        "lower temperature makes drawings smoother and more alike. It knows only its ten classes and draws what "
+        "its training pictures showed."
     )
 
     DATA_TEXT = {
@@ -129,14 +179,18 @@ class ImageGeneration(ImageTask):
         splits = self.splits(recipe.data, seed=seed, data_dir=data_dir, limit=limit)
         levels = d.levels
 
-        def pairs(x, labels):  # ((class, rows above), levels)
-            quantised = quantise(x, levels)
-            return (labels, rows_above(quantised, levels)), quantised
+        # The model's inputs in its order: (class, rows above[, pixels to the left]).
+        names = ("class_id", "rows", "left") if _sees_left(recipe) else ("class_id", "rows")
 
-        (train_labels, train_rows), train_levels = pairs(splits.x_train, splits.y_train)
+        def pairs(x, labels):  # (inputs, levels)
+            quantised = quantise(x, levels)
+            inputs = model_inputs(names, labels, quantised, levels)
+            return tuple(inputs[name] for name in names), quantised
+
+        train_inputs, train_levels = pairs(splits.x_train, splits.y_train)
         classes = images.CLASS_NAMES[d.dataset]
         return TaskData(
-            train=ShuffledArrays((train_labels, train_rows), train_levels, batch_size=batch_size, seed=seed),
+            train=ShuffledArrays(train_inputs, train_levels, batch_size=batch_size, seed=seed),
             validation=pairs(splits.x_val, splits.y_val),
             test=pairs(splits.x_test, splits.y_test),
             examples=Examples("test", quantise(splits.x_test, levels), splits.y_test),
@@ -154,11 +208,10 @@ class ImageGeneration(ImageTask):
     def measure(self, model, examples: Examples, batch_size: int = 256) -> dict:
         """Negative log-likelihood of the test pictures' levels in bits per pixel, each row
         given the rows above and the class (the full model, teacher-forced)."""
-        levels, total = _levels(model), 0.0
+        levels, total, names = _levels(model), 0.0, model.input_units("model")
         for i in range(0, len(examples), batch_size):
             pictures, labels = examples.inputs[i : i + batch_size], examples.targets[i : i + batch_size]
-            logits = model.run("model", {"class_id": np.asarray(labels, dtype=np.int32),
-                                         "rows": rows_above(pictures, levels)})[generate.LOGITS]
+            logits = model.run("model", model_inputs(names, labels, pictures, levels))[generate.LOGITS]
             log_probs = generate.log_softmax(logits)
             total -= float(np.take_along_axis(log_probs, np.asarray(pictures)[..., None], -1).sum())
         pixels = int(np.size(examples.inputs))
@@ -205,15 +258,21 @@ class ImageGeneration(ImageTask):
     def draw(self, model, class_ids, *, temperature: float = 1.0, seed=None) -> np.ndarray:
         """One picture (float32 gray, height x width) per class id, drawn row by row: the
         ``encoder`` gives the first states, then each ``step`` reads the row above and every
-        pixel of its row is sampled (``rng`` seeded by `seed`, one number per pixel)."""
+        pixel of its row is sampled (``rng`` seeded by `seed`, one number per pixel, in
+        reading order): all at once, or left to right through ``pixel_step`` where the
+        model has one."""
         levels, rng = _levels(model), np.random.default_rng(seed)
         states = model.run("encoder", {"class_id": np.asarray(class_ids, dtype=np.int32)})
-        step = model.step_function("step")
+        by_pixel = "pixel_step" in model.artifact_names
+        step = model.step_function("step", FEATURES if by_pixel else generate.LOGITS)
         width = model.input_units("step")[generate.TOKEN]
         row, rows = np.zeros((len(class_ids), 1, width), dtype=np.float32), []
         for _ in range(images.ROWS):
-            logits, states = step(row, states)
-            drawn = generate.sample_token(np.reshape(logits, (-1, levels)), temperature=temperature, rng=rng)
+            out, states = step(row, states)
+            if by_pixel:
+                drawn = _draw_row(model, np.asarray(out, dtype=np.float32), levels, temperature, rng)
+            else:
+                drawn = generate.sample_token(np.reshape(out, (-1, levels)), temperature=temperature, rng=rng)
             rows.append(drawn.reshape(len(class_ids), width))
             row = gray(rows[-1], levels)[:, None, :]
         return gray(np.stack(rows, axis=1), levels)
