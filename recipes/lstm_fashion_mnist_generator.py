@@ -1,4 +1,4 @@
-"""LSTM drawing Fashion-MNIST garments row by row from their class name (1-vs-N), the class as its initial states."""
+"""LSTM drawing Fashion-MNIST garments row by row from their class name (1-vs-N), each row's pixels left to right."""
 
 from zoo.recipe import Recipe
 
@@ -9,7 +9,12 @@ RECIPE = Recipe(
     # classifier that labels the drawn garments for the card's class agreement.
     data={"dataset": "fashion_mnist", "source": "idx", "validation_size": 5000, "levels": 8,
           "judge": "lstm_fashion_mnist"},
-    model_options={"condition": "initial_state", "units": 256, "num_layers": 2},
+    # The class as the initial states of 2 x LSTM(256) over rows; each row's pixels drawn left
+    # to right by an LSTM(64) reading 32 features of its position and the pixel to its left.
+    # Against the rows-only design (each pixel independent given the rows above), measured
+    # side by side over 5 epochs: validation 0.783 bits per pixel against 0.948 (docs/recipes.md).
+    model_options={"condition": "initial_state", "pixels": "left_to_right", "units": 256, "num_layers": 2,
+                   "pixel_units": 64, "pixel_features": 32},
     epochs=20,
     batch_size=128,
     learning_rate=3e-3,
