@@ -81,11 +81,11 @@ def train_on_generated(generators, classifier: str, seed: int, temperature: floa
 
     real = load_image_rows("fashion_mnist", validation_size=0)
     counts = np.bincount(real.y_train, minlength=10)
+    if len(set(counts)) != 1:
+        raise SystemExit("the real training split's classes are not balanced: draw per class counts by hand")
     sources = [("real training pictures, 8 gray levels", gray(quantise(real.x_train, LEVELS), LEVELS), real.y_train)]
     for ref in generators:
         generator = zoo.load(ref, engine="onnx")
-        if len(set(counts)) != 1:
-            raise SystemExit("the real training split's classes are not balanced: draw per class counts by hand")
         pictures = generator.generate(list(range(len(counts))), int(counts[0]), temperature=temperature, seed=seed)
         labels = np.repeat(np.arange(len(counts)), counts[0]).astype(np.uint8)
         sources.append((f"`{ref}` at temperature {temperature:g}", pictures.reshape(-1, *pictures.shape[2:]), labels))

@@ -11,6 +11,7 @@ from PIL import Image
 
 import zoo
 from conftest import random_batch, require_data, stepwise_logits, to_numpy
+from zoo import generate
 from zoo.cli import main
 from zoo.errors import ZooError
 from zoo.recipe import load_recipe
@@ -49,7 +50,7 @@ def pixelwise_logits(models, x):
     left neighbours."""
     labels, rows, left = x
     states = models["encoder"].run({"class_id": labels})
-    row_step, pixel_step = models["step"].step_function(task_module.FEATURES), models["pixel_step"].step_function()
+    row_step, pixel_step = models["step"].step_function(generate.FEATURES), models["pixel_step"].step_function()
     logits = np.zeros((*rows.shape, models["pixel_step"].model.outputs[0].shape[-1]), dtype=np.float32)
     for t in range(rows.shape[1]):
         features, states = row_step(rows[:, t : t + 1], states)

@@ -19,6 +19,7 @@ import numpy as np
 
 StepFn = Callable[[np.ndarray, dict], tuple[np.ndarray, dict]]
 TOKEN, LOGITS, NEXT = "token", "logits", "next_"
+FEATURES = "features"  # a step's output where a second step model (a generator's pixel_step) decodes it
 
 
 def step_function(run: Callable[[dict], dict], state_names, output: str = LOGITS) -> StepFn:

@@ -32,7 +32,7 @@ draws the row pixel by pixel.
 
 import keras
 
-from zoo import layers
+from zoo import generate, layers
 from zoo.models.recurrent_state import ContextEveryStep, NamedModel, numbered_layers, run_stack, state_inputs
 from zoo.registry import RegistryError, register_model
 
@@ -51,7 +51,6 @@ RECURRENT_PREFIX = "lstm_"
 PIXEL_PREFIX = "pixel_lstm_"
 FEATURES_LAYER = "pixel_features"
 CLASS_LAYER = "class_every_step"
-FEATURES = "features"  # the row step's output when a pixel decoder draws the row
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -138,7 +137,7 @@ def inference_models(model: keras.Model) -> dict:
     features = features_layer.units // width
     row_features = keras.layers.Reshape((width, features), name="row_features")(features_layer(x))
     models["step"] = NamedModel.step(keras.Model([row, *states], [row_features, *new_states],
-                                                 name="lstm_generator_step"), FEATURES)
+                                                 name="lstm_generator_step"), generate.FEATURES)
     pixel_layers = numbered_layers(model, PIXEL_PREFIX)
     pixel = keras.Input(shape=(1, features + 1), name="token")  # one position's features, then the gray to its left
     pixel_states = state_inputs(pixel_layers)

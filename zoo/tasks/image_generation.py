@@ -34,7 +34,6 @@ from zoo.tasks.base import Examples, ImageData, ImageTask, QualityBudget, TaskDa
 from zoo.tasks.options import Command, seed_option, temperature_option
 
 LEVELS = 8
-FEATURES = "features"  # the row step's output where a pixel_step draws the row (zoo.models.lstm_generator)
 MAX_COUNT = 10_000  # garments per class in one call
 SAMPLE_GRID = "samples.png"  # the card's picture: one row per class
 SAMPLE_COUNT, SAMPLE_SEED = 8, 0
@@ -110,12 +109,10 @@ def _sees_left(recipe) -> bool:
     return get_spec(recipe.model).resolve(recipe.preset, **recipe.model_options).get("pixels") == "left_to_right"
 
 
-def _draw_row(model, features, levels: int, temperature: float, rng) -> np.ndarray:
-    """One row's levels (batch, width) drawn left to right through ``pixel_step`` from the row
-    step's `features` (batch, width, F): each pixel reads its position's features and the
-    gray drawn to its left."""
-    step = model.step_function("pixel_step")
-    states = model.zero_states("pixel_step", len(features))
+def _draw_row(step, states, features, levels: int, temperature: float, rng) -> np.ndarray:
+    """One row's levels (batch, width) drawn left to right by `step` (over ``pixel_step``,
+    from its zero `states`) from the row step's `features` (batch, width, F): each pixel
+    reads its position's features and the gray drawn to its left."""
     left = np.zeros((len(features), 1, 1), dtype=np.float32)
     drawn = []
     for i in range(features.shape[1]):
@@ -258,19 +255,22 @@ class ImageGeneration(ImageTask):
     def draw(self, model, class_ids, *, temperature: float = 1.0, seed=None) -> np.ndarray:
         """One picture (float32 gray, height x width) per class id, drawn row by row: the
         ``encoder`` gives the first states, then each ``step`` reads the row above and every
-        pixel of its row is sampled (``rng`` seeded by `seed`, one number per pixel, in
-        reading order): all at once, or left to right through ``pixel_step`` where the
-        model has one."""
+        pixel of its row is sampled (``rng`` seeded by `seed`, one number per pixel): all at
+        once, or left to right through ``pixel_step`` where the model has one."""
         levels, rng = _levels(model), np.random.default_rng(seed)
         states = model.run("encoder", {"class_id": np.asarray(class_ids, dtype=np.int32)})
         by_pixel = "pixel_step" in model.artifact_names
-        step = model.step_function("step", FEATURES if by_pixel else generate.LOGITS)
+        step = model.step_function("step", generate.FEATURES if by_pixel else generate.LOGITS)
+        if by_pixel:  # zeros start every row's pixel states
+            pixel_step = model.step_function("pixel_step")
+            pixel_states = model.zero_states("pixel_step", len(class_ids))
         width = model.input_units("step")[generate.TOKEN]
         row, rows = np.zeros((len(class_ids), 1, width), dtype=np.float32), []
         for _ in range(images.ROWS):
             out, states = step(row, states)
             if by_pixel:
-                drawn = _draw_row(model, np.asarray(out, dtype=np.float32), levels, temperature, rng)
+                features = np.asarray(out, dtype=np.float32)
+                drawn = _draw_row(pixel_step, pixel_states, features, levels, temperature, rng)
             else:
                 drawn = generate.sample_token(np.reshape(out, (-1, levels)), temperature=temperature, rng=rng)
             rows.append(drawn.reshape(len(class_ids), width))
