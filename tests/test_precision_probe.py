@@ -20,8 +20,10 @@ def fake_result(speedup: float) -> dict:
 
 @pytest.fixture
 def on_cpu(monkeypatch, tmp_path):
-    """No GPU; an empty cache folder; no probe result kept in this process."""
+    """No GPU; a CPU with bfloat16 instructions (so it is probed); an empty cache folder; no
+    probe result kept in this process."""
     monkeypatch.setattr(precision, "gpu_compute_capability", lambda backend=None: None)
+    monkeypatch.setattr(precision_probe, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))
     monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
     precision_probe.measured.cache_clear()
     yield tmp_path / "cache"
@@ -102,3 +104,36 @@ def test_the_real_probe_measures_both_precisions_on_this_backend(on_cpu):
     assert min(ratios) - 0.01 <= found["speedup"] <= max(ratios) + 0.01
     chosen = precision.auto_precision(BACKEND)[0]
     assert chosen == ("mixed_bfloat16" if found["speedup"] >= precision_probe.MIN_SPEEDUP else "float32")
+
+
+@pytest.mark.parametrize("flags", [frozenset({"fpu", "sse2", "avx", "avx2", "fma"}),  # an x86 CPU with AVX2 alone
+                                   frozenset({"fp", "asimd", "sve"})])  # an Arm CPU without BF16
+def test_a_cpu_without_bfloat16_instructions_is_float32_without_a_probe(flags, on_cpu, monkeypatch):
+    monkeypatch.setattr(precision_probe, "cpu_flags", lambda: flags)
+    monkeypatch.setattr(precision_probe, "_run_probe", lambda backend: pytest.fail("emulated bfloat16 is not probed"))
+    chosen, reason = precision.auto_precision(BACKEND)
+    assert chosen == "float32" == precision.resolve_precision("auto", BACKEND)
+    assert "no bfloat16 arithmetic" in reason and "avx512_bf16" in reason
+    assert not (on_cpu / "precision-probe.json").exists()
+
+
+@pytest.mark.parametrize("flags", [frozenset({"avx2", "amx_bf16", "amx_tile"}), frozenset({"fp", "asimd", "bf16"}),
+                                   None])  # flags unreadable (not Linux): measure
+def test_a_cpu_with_bfloat16_instructions_or_unknown_flags_is_probed(flags, on_cpu, monkeypatch):
+    monkeypatch.setattr(precision_probe, "cpu_flags", lambda: flags)
+    runs = []
+    monkeypatch.setattr(precision_probe, "_run_probe", lambda backend: runs.append(backend) or fake_result(1.5))
+    assert precision.auto_precision(BACKEND)[0] == "mixed_bfloat16" and runs == [BACKEND]
+
+
+@pytest.mark.parametrize("text, expected", [("processor\t: 0\nflags\t\t: fpu avx2 avx512_bf16\n", {"fpu", "avx2", "avx512_bf16"}),
+                                            ("processor\t: 0\nFeatures\t: fp asimd bf16\n", {"fp", "asimd", "bf16"}),
+                                            ("processor\t: 0\n", None)])
+def test_cpu_flags_are_read_from_proc_cpuinfo_on_x86_and_arm(text, expected, monkeypatch, tmp_path):
+    (tmp_path / "cpuinfo").write_text(text)
+    monkeypatch.setattr(precision_probe, "CPUINFO", tmp_path / "cpuinfo")
+    precision_probe.cpu_flags.cache_clear()
+    try:
+        assert precision_probe.cpu_flags() == (None if expected is None else frozenset(expected))
+    finally:
+        precision_probe.cpu_flags.cache_clear()

@@ -8,7 +8,8 @@
   LSTM training step in both precisions on this backend, once per machine and library
   versions, and bfloat16 wins where it is clearly faster. On the 2-core Intel Xeon with AMX
   that picks bfloat16 for torch (its fused LSTM runs the products through oneDNN's bfloat16
-  kernels) and float32 for TensorFlow and JAX (docs/performance.md).
+  kernels) and float32 for TensorFlow and JAX (docs/performance.md). A CPU without any
+  bfloat16 instructions is float32 without a probe.
 """
 
 from __future__ import annotations
@@ -68,6 +69,10 @@ def auto_precision(backend: str | None = None) -> tuple[str, str]:
         return "float32", f"a GPU of compute capability {version}, below 8.0: no bfloat16 tensor cores"
     from zoo.distribute import precision_probe
 
+    if precision_probe.bfloat16_emulated():
+        return "float32", ("this CPU has no bfloat16 arithmetic (none of "
+                           f"{', '.join(sorted(precision_probe.BF16_CPU_FLAGS))} among its flags): "
+                           "bfloat16 would be emulated, so it is not probed")
     try:
         found = precision_probe.measured(backend)
     except ZooError as error:

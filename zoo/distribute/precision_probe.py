@@ -9,7 +9,10 @@ of a Keras LSTM network in float32 and in mixed bfloat16 on each of :data:`SHAPE
 classifiers' width and the character LM's), in a fresh process with the patches a zoo run
 gets, interleaving the two precisions. bfloat16 wins where its geometric-mean speed-up over
 the shapes is at least :data:`MIN_SPEEDUP`; the margin keeps the choice stable from run to
-run on a busy machine.
+run on a busy machine. Only a CPU without any bfloat16 arithmetic (:func:`bfloat16_emulated`:
+no AMX-BF16 or AVX512-BF16 on x86, no BF16 on Arm) is not measured: bfloat16 is emulated in
+software there (an AMD EPYC with AVX2 alone ran it at 0.05x-0.84x float32's speed, and the
+probe took 34 s to 72 s to say so), so ``auto`` is float32 at once.
 
 The result is cached per machine (:func:`cache_file`: ``$ZOO_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/keras-rnn-zoo``, else ``~/.cache/keras-rnn-zoo``), keyed by the CPU model,
@@ -48,20 +51,36 @@ MIN_SPEEDUP = 1.15  # bfloat16 over float32, geometric mean over SHAPES
 WARMUP_CALLS, TIMED_CALLS = 3, 7
 TIMEOUT_S = 300
 
-# /proc/cpuinfo flags of bfloat16 matrix instructions (AMX tiles, AVX-512 BF16): part of the
-# probe's cache key (a CPU with them may still compute bfloat16 no faster: the probe measures).
-BF16_CPU_FLAGS = {"amx_bf16", "avx512_bf16"}
+# /proc/cpuinfo flags of bfloat16 matrix instructions (x86: AMX tiles, AVX-512 BF16; Arm: BF16): part
+# of the probe's cache key (a CPU with them may still compute bfloat16 no faster: the probe measures).
+BF16_CPU_FLAGS = {"amx_bf16", "avx512_bf16", "bf16"}
+CPUINFO = pathlib.Path("/proc/cpuinfo")
 
 
 @functools.lru_cache(maxsize=1)
-def cpu_bfloat16_flags() -> frozenset:
-    """This CPU's bfloat16 matrix instructions among :data:`BF16_CPU_FLAGS` (Linux's /proc/cpuinfo)."""
+def cpu_flags() -> frozenset | None:
+    """This CPU's instruction-set flags from Linux's /proc/cpuinfo (x86's ``flags``, Arm's
+    ``Features``); None where they cannot be read (another OS), so nothing is concluded from them."""
     try:
-        text = pathlib.Path("/proc/cpuinfo").read_text()
+        text = CPUINFO.read_text()
     except OSError:
-        return frozenset()
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return frozenset(BF16_CPU_FLAGS & set(flags))
+        return None
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return None
+
+
+def cpu_bfloat16_flags() -> frozenset:
+    """This CPU's bfloat16 matrix instructions among :data:`BF16_CPU_FLAGS`."""
+    return frozenset(BF16_CPU_FLAGS & (cpu_flags() or frozenset()))
+
+
+def bfloat16_emulated() -> bool:
+    """True where this CPU's flags are known and hold no bfloat16 arithmetic: bfloat16 would be
+    emulated in software, so the probe is not worth its minute."""
+    return cpu_flags() is not None and not cpu_bfloat16_flags()
 
 
 def cache_file() -> pathlib.Path:
