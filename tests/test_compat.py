@@ -5,6 +5,7 @@ names the backend and the patches, and imports TensorFlow only on its backend.""
 
 import contextlib
 import json
+import platform
 import subprocess
 import sys
 import types
@@ -15,7 +16,7 @@ import pytest
 
 from conftest import REPO
 from zoo import compat
-from zoo.compat import keras_distribute, library_logs, malloc_threshold, tf_threads, torch_rnn
+from zoo.compat import keras_distribute, library_logs, malloc_threshold, tf_onednn, tf_threads, torch_rnn
 
 BACKEND = keras.backend.backend()
 STATES = ("active", "ready", "off", "not applicable")
@@ -290,6 +291,44 @@ def test_tensorflow_trains_with_the_zoos_intra_op_threads(python_env, tmp_path, 
         expected = int(setting or (1 if tf_threads.usable_cpus() <= tf_threads.FEW_CPUS else 0))
         assert int(threads) == expected and state == ("active" if expected else "off")
         assert reason == "" if expected else "more than 2" in reason
+
+
+# ---------------------------------------------------------------------- TensorFlow's oneDNN kernels
+IMPORT_AND_READ_ONEDNN = """
+import os, sys
+if sys.argv[1] == "started":
+    import tensorflow  # a program that loaded TensorFlow before importing the zoo
+import zoo
+import keras
+from tensorflow.python.util import _pywrap_util_port
+from zoo.compat import tf_onednn
+print(os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""), _pywrap_util_port.IsMklEnabled(), *tf_onednn.state(), sep="|")
+"""
+
+
+@pytest.mark.backend("tensorflow")  # the kernels are TensorFlow's
+@pytest.mark.parametrize("setting, started", [("", ""), ("0", ""), ("", "started")],
+                         ids=["default", "user-chose-eigen", "tensorflow-loaded-first"])
+def test_tensorflow_loads_its_onednn_kernels_after_import_zoo(python_env, setting, started):
+    """`import zoo` sets TF_ENABLE_ONEDNN_OPTS=1 before TensorFlow loads (x86-64), so TensorFlow
+    runs oneDNN's kernels on every CPU, those where its own default is Eigen included; a
+    user's 0 keeps Eigen; a TensorFlow loaded first keeps its choice, and the state says why."""
+    python_env.pop("TF_ENABLE_ONEDNN_OPTS", None)
+    if setting:
+        python_env["TF_ENABLE_ONEDNN_OPTS"] = setting
+    python_env["KERAS_BACKEND"] = BACKEND
+    done = subprocess.run([sys.executable, "-c", IMPORT_AND_READ_ONEDNN, started or "fresh"], env=python_env,
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    value, onednn, state, reason = done.stdout.strip().splitlines()[-1].split("|")
+    if platform.machine().lower() not in tf_onednn.X86_64:
+        assert (value, state) == (setting, "off") and "x86-64 only" in reason
+    elif started:
+        assert (value, state) == ("", "off") and "imported before the zoo" in reason
+    elif setting == "0":
+        assert (value, onednn, state) == ("0", "False", "off") and "TF_ENABLE_ONEDNN_OPTS=0 was set by the user" in reason
+    else:
+        assert (value, onednn, state, reason) == ("1", "True", "active", "")
 
 
 @pytest.mark.parametrize("value", ["abc", "-1", "1.5", "5000"])

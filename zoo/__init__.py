@@ -9,10 +9,12 @@ The registry functions below import the model families lazily, and :func:`load` 
 
 import contextlib
 
+from zoo.compat import tf_onednn as _tf_onednn
 from zoo.environment import VERSION as __version__
 from zoo.registry import create_model, get_spec, list_models, register_layers_with_keras, register_model
 
 register_layers_with_keras()  # keras.saving.load_model(a zoo model) works after `import zoo`
+_tf_onednn.enable()  # read once, when TensorFlow loads: Keras may load it before any zoo code runs
 
 __all__ = ["create_model", "from_pretrained", "get_spec", "list_models", "load", "register_model", "train",
            "__version__"]

@@ -9,7 +9,9 @@ their private functions. Each such patch lives in a module of this package and i
   RNN against Keras's own on a tiny input, the JAX batch placement, the optimizer's
   clipping, whether file descriptor 2 can be held); where either check fails, the
   library's own path stays and the reason is recorded;
-- switched on by the code that needs it, never by importing a module.
+- switched on by the code that needs it, never by importing a module; the one exception is
+  a setting an engine reads once as it loads (TensorFlow's oneDNN switch), which ``import zoo``
+  sets, since Keras may load TensorFlow before any zoo code runs.
 
 :data:`PATCHES` lists them; :func:`report` says, for this process, which apply to this
 backend, which are active, and why the others are not (``zoo env`` prints it). Each patch's
@@ -52,6 +54,10 @@ PATCHES = (
           "tf.config.threading.set_intra_op_parallelism_threads (a public setting: one thread on 2 CPUs or "
           "fewer, ZOO_TF_INTRA_OP_THREADS), before TensorFlow's runtime starts", ("tensorflow",),
           "zoo.registry.load_families (every model built or loaded)"),
+    Patch("tf_onednn", "tf_onednn", "tensorflow",
+          "the TF_ENABLE_ONEDNN_OPTS variable (a public switch: set to 1 before TensorFlow loads, where the user "
+          "did not set it; TensorFlow's own default is Eigen on some CPUs, the AVX2-only AMD EPYC among them)", BACKENDS,
+          "import zoo (before TensorFlow's first import)"),
     Patch("tensorflow_quiet_import", "library_logs", "tensorflow",
           "TensorFlow's first import (its loader wrapped through sys.meta_path), file descriptor 2 while it "
           "loads, TF_CPP_MIN_LOG_LEVEL", BACKENDS, "the zoo command, zoo.load, the export worker"),
