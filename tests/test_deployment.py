@@ -4,6 +4,7 @@ refreshed shipped models. The export worker always runs under TensorFlow and the
 not depend on the backend, so this file runs in the tensorflow pass only (conftest.py)."""
 
 import json
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from zoo.manifest import METADATA_PREFIX
 from conftest import DATA, REPO, require_data, require_recipe_data, subprocess_env
 
 SAVED = REPO + "/saved_models"
+SAVED_PATH = pathlib.Path(SAVED)
 EXACT = ("onnx", "savedmodel", "litert", "openvino")
 INT8 = ("onnx-int8", "litert-int8")
 ALL = ("keras", "savedmodel", "onnx", "litert", "openvino")
@@ -70,6 +72,38 @@ def test_every_artifact_exports_to_five_formats_and_int8_verified(exports, name)
         assert cost["float32"] == report["metric"]["keras"]
     for key in ("ai-edge-litert", "openvino", "onnxruntime"):
         assert key in manifest["versions"]["export"]
+
+
+def int8_weight_ranges(path) -> dict:
+    """{initializer: (min, max)} of every int8 tensor of an ONNX file, subgraphs included."""
+    import onnx
+    from onnx import numpy_helper
+
+    def graphs(graph):
+        yield graph
+        for node in graph.node:
+            for attribute in node.attribute:
+                for sub in [attribute.g] if attribute.HasField("g") else attribute.graphs:
+                    yield from graphs(sub)
+
+    return {tensor.name: (int(array.min()), int(array.max()))
+            for graph in graphs(onnx.load(str(path)).graph) for tensor in graph.initializer
+            if tensor.data_type == onnx.TensorProto.INT8 and (array := numpy_helper.to_array(tensor)).size}
+
+
+def test_onnx_int8_weights_fit_seven_bits_so_every_cpu_computes_them_exactly(exports):
+    """onnxruntime's x86 kernels without VNNI sum uint8 x int8 pairs in int16: weights beyond
+    [-64, 64] saturate there and the figures depend on the CPU. Every int8 file, exported here
+    or shipped, keeps them in range."""
+    files = [*(SAVED_PATH.glob("*/export/onnx/*.int8.onnx")),
+             *(f for folder in exports.values() for f in (folder / "onnx").glob("*.int8.onnx"))]
+    assert len(files) >= 20
+    quantized = 0
+    for path in files:
+        for name, (low, high) in int8_weight_ranges(path).items():
+            assert -64 <= low and high <= 64, (str(path), name, low, high)
+            quantized += 1
+    assert quantized >= 50
 
 
 @pytest.mark.parametrize("engine", [*EXACT, *INT8])

@@ -78,9 +78,9 @@ def ship(run_dir, out, *, data_dir=None, tolerance=None, overwrite: bool = False
 def refresh(name_or_folder, *, quantize: str | None = None, data_dir=None) -> dict:
     """Remake a shipped model's export and model card with this version of the zoo, its model
     and figures unchanged: the export is made again from its ``model.keras`` (its files now
-    say what they are; `quantize` "int8" adds the int8 variant) and verified as every export
-    is, and the card is rendered again (its hub front matter). Built beside the folder and
-    swapped in whole. Returns the card."""
+    say what they are; `quantize` "int8" adds or remakes the int8 variant, its check figures
+    measured again) and verified as every export is, and the card is rendered again (its hub
+    front matter). Built beside the folder and swapped in whole. Returns the card."""
     folder = resolve(name_or_folder).resolve()  # a shipped folder's files checked against its card
     if not is_shipped(folder):
         raise ZooError(f"{folder}: not a shipped model (no {CARD}); make one with `zoo ship RUN_DIR`")
@@ -94,8 +94,10 @@ def refresh(name_or_folder, *, quantize: str | None = None, data_dir=None) -> di
             _export(staging, quantize=quantize, data_dir=data_dir, tolerance=tolerance)
             manifest = json.loads((staging / "export" / MANIFEST).read_text("utf-8"))
             card["export"] = {"formats": manifest["formats"], "verification": manifest["verification"]}
-            for engine in manifest["formats"]:  # a new engine's check figures (the others are kept)
-                if engine not in card["check"]:
+            # The check figures of a new engine, and of the int8 files, whose quantization may
+            # have changed; the float engines' are kept (verified to give Keras's outputs).
+            for engine in manifest["formats"]:
+                if engine not in card["check"] or formats.get_format(engine).int8_of:
                     card["check"][engine] = load(staging, engine).evaluate(limit=card["check"]["examples"],
                                                                           data_dir=data_dir)
             if quantize and "--quantize" not in card["ship_command"]:
