@@ -7,6 +7,9 @@ BACKENDS ?= tensorflow jax torch
 FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
+# Two pytest workers, a test file each at a time (--dist loadfile keeps a file's module
+# fixtures in one process): on a 2-core EPYC Zen 3 the serial suite took 40 + 37 + ~20 min.
+TEST_WORKERS ?= 2
 
 .PHONY: setup data demo test clean
 
@@ -36,7 +39,7 @@ demo: setup data
 test: setup data
 	@for backend in $(BACKENDS); do \
 		echo "=== KERAS_BACKEND=$$backend"; \
-		KERAS_BACKEND=$$backend $(BIN)/python -m pytest -q $(PYTEST_ARGS) tests || exit 1; \
+		KERAS_BACKEND=$$backend $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS) tests || exit 1; \
 	done
 
 clean:
