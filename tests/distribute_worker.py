@@ -27,7 +27,7 @@ def main(observations_path: str, args: list[str]) -> int:
     from zoo import distribute
     from zoo.cli import main as zoo
 
-    splits = []
+    splits, rows_by_batch = [], {}  # rows_by_batch (tensorflow): (epoch, batch index) -> {slice offset: rows}
     if backend == "jax":
         from keras.src.backend.jax import distribution_lib
 
@@ -44,9 +44,10 @@ def main(observations_path: str, args: list[str]) -> int:
 
         def recording_slice(self, index):
             batch = slices(self, index)
-            if index % self.count == 0:
-                splits.append([])
-            splits[-1].append(len(keras.tree.flatten(batch)[0]))
+            # Keyed, not appended in call order: Keras peeks at the first element through an
+            # iterator it drops, whose prefetch thread reads slices beside training's.
+            batch_index, offset = divmod(index, self.count)
+            rows_by_batch.setdefault((self.dataset.epoch, batch_index), {})[offset] = len(keras.tree.flatten(batch)[0])
             return batch
 
         distribute.BatchSlices.__getitem__ = recording_slice
@@ -63,6 +64,7 @@ def main(observations_path: str, args: list[str]) -> int:
         standard_callbacks = training.standard_callbacks
         training.standard_callbacks = lambda *a, **k: [*standard_callbacks(*a, **k), Kill()]
     status = zoo(args)
+    splits += [[rows[offset] for offset in sorted(rows)] for rows in rows_by_batch.values()]
     with open(observations_path, "w") as out:
         json.dump({"status": status, "splits": splits}, out)
     return status

@@ -24,7 +24,10 @@ class BatchSlices(EpochDataset):
     def __init__(self, dataset: EpochDataset, *, parts: int, first: int, count: int, uneven: str = "split"):
         super().__init__(dataset.seed)
         self.dataset, self.parts, self.first, self.count, self.uneven = dataset, parts, first, count, uneven
-        self._batch = (None, None)  # (epoch and index, batch): a batch is built once for its `count` slices
+        # (epoch and index, batch): a batch is built once for its `count` slices. The pair is
+        # read once and replaced whole: TensorFlow's trainer peeks at one element through an
+        # iterator it then drops, whose prefetch thread goes on reading beside training's.
+        self._batch = (None, None)
 
     def start_epoch(self, epoch):
         super().start_epoch(epoch)
@@ -36,9 +39,10 @@ class BatchSlices(EpochDataset):
     def __getitem__(self, index):
         batch_index, offset = divmod(index, self.count)
         key = (self.dataset.epoch, batch_index)  # the inner dataset's epoch: DataEpoch sets that one
-        if self._batch[0] != key:
-            self._batch = (key, self.dataset[batch_index])
-        batch = self._batch[1]
+        cached_key, batch = self._batch
+        if cached_key != key:
+            batch = self.dataset[batch_index]
+            self._batch = (key, batch)
         rows = len(keras.tree.flatten(batch)[0])
         if rows % self.parts and self.uneven == "whole":
             return batch
